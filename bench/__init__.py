@@ -1,0 +1,3 @@
+"""netbench: time the phases of a training step of one small PyTorch network."""
+
+SCHEMA_VERSION = 1

@@ -1,0 +1,148 @@
+"""The case matrix: every dimension is named once, here.
+
+The field names of `Case` are the pytest id parts, the `benchmark.extra_info`
+keys and the report's DataFrame columns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+DEVICES = ("cpu", "cuda")
+PHASES = ("forward", "loss", "backward", "zero_grad", "step", "train_step")
+LOSSES = ("mse", "cross_entropy")
+# name -> implementation; "default" is whatever torch picks for the device.
+OPTIMIZERS = {
+    "sgd": "default",
+    "sgd-forloop": "for-loop",
+    "sgd-foreach": "foreach",
+    "sgd-fused": "fused",
+    "adam": "default",
+    "adam-forloop": "for-loop",
+    "adam-foreach": "foreach",
+    "adam-fused": "fused",
+    "manual": "for-loop",
+    "manual-foreach": "foreach",
+}
+DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")
+DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
+QUICK = {"batch_sizes": (1, 16), "optimizers": ("sgd",)}
+# A phase that does not depend on a dimension records NONE for it, so the
+# matrix never times the same work twice under different names.
+NONE = "none"
+USES_OPTIMIZER = frozenset({"zero_grad", "step", "train_step"})
+USES_LOSS = frozenset({"loss", "backward", "train_step"})
+
+
+@dataclass(frozen=True)
+class Case:
+    device: str
+    batch_size: int
+    optimizer: str
+    phase: str
+    loss: str
+    threads: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.device}-b{self.batch_size}-{self.phase}-{self.optimizer}-{self.loss}-t{self.threads}"
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+DIMENSIONS = tuple(f.name for f in fields(Case))
+
+
+class OptionError(ValueError):
+    """A bad command-line value; the message is the one line a user sees."""
+
+
+def split_list(option: str, text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise OptionError(f"{option}: {text!r} is not a comma-separated list")
+    return items
+
+
+def parse_choices(option: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    items = split_list(option, text)
+    if "all" in items:
+        return allowed
+    for item in items:
+        if item not in allowed:
+            raise OptionError(f"{option}: {item!r} is not one of {', '.join(allowed)}, all")
+    return tuple(dict.fromkeys(items))
+
+
+def parse_positive_ints(option: str, text: str, limit: int | None = None) -> tuple[int, ...]:
+    values = []
+    for item in split_list(option, text):
+        if not item.isdigit() or int(item) < 1:
+            raise OptionError(f"{option}: {item!r} is not a positive integer (e.g. {option} 1,16,64)")
+        if limit is not None and int(item) > limit:
+            raise OptionError(f"{option}: {item} is more than the {limit} logical cores of this machine")
+        values.append(int(item))
+    return tuple(dict.fromkeys(values))
+
+
+def logical_cores() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user asked for on the command line, validated."""
+
+    devices: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    optimizers: tuple[str, ...]
+    phases: tuple[str, ...]
+    losses: tuple[str, ...]
+    threads: tuple[int, ...]
+
+    @classmethod
+    def parse(
+        cls,
+        device: str | None = None,
+        batch_sizes: str | None = None,
+        optimizers: str | None = None,
+        phases: str | None = None,
+        loss: str | None = None,
+        threads: str | None = None,
+        quick: bool = False,
+    ) -> Selection:
+        preset = QUICK if quick else {}
+        return cls(
+            devices=parse_choices("--device", device, DEVICES) if device else present_devices(),
+            batch_sizes=parse_positive_ints("--batch-sizes", batch_sizes)
+            if batch_sizes
+            else preset.get("batch_sizes", DEFAULT_BATCH_SIZES),
+            optimizers=parse_choices("--optimizers", optimizers, tuple(OPTIMIZERS))
+            if optimizers
+            else preset.get("optimizers", DEFAULT_OPTIMIZERS),
+            phases=parse_choices("--phases", phases, PHASES) if phases else PHASES,
+            losses=parse_choices("--loss", loss, LOSSES) if loss else ("mse",),
+            threads=parse_positive_ints("--threads", threads, logical_cores())
+            if threads
+            else (torch.get_num_threads(),),
+        )
+
+    def cases(self) -> list[Case]:
+        """The matrix, with dimensions a phase does not use collapsed to NONE."""
+        seen: dict[Case, None] = {}
+        for device in self.devices:
+            for threads in self.threads:
+                for batch_size in self.batch_sizes:
+                    for phase in self.phases:
+                        for optimizer in self.optimizers if phase in USES_OPTIMIZER else (NONE,):
+                            for loss in self.losses if phase in USES_LOSS else (NONE,):
+                                seen[Case(device, batch_size, optimizer, phase, loss, threads)] = None
+        return list(seen)
+
+
+def present_devices() -> tuple[str, ...]:
+    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)

@@ -1,0 +1,109 @@
+"""One case made runnable: the Net, its batch, loss and optimizer, and each phase as a timed target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.case import NONE, Case
+from bench.net import make_batch, make_loss, make_net
+from bench.optimizer import make_optimizer, resolved_implementation
+
+WARMUP_STEPS = 3  # Adam creates its state, the allocator and caches fill, on the first steps
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A phase ready to time: `target` is the timed work only; `setup` (untimed) renews
+    the state it consumes before every round, or is None when the target can repeat."""
+
+    target: Callable[[], object]
+    setup: Callable[[], object] | None = None
+
+    def run_round(self) -> None:
+        if self.setup is not None:
+            self.setup()
+        self.target()
+
+
+class Workload:
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.net = make_net(case.device)
+        # Phases that ignore the loss (NONE) still need one to build gradients.
+        loss = "mse" if case.loss == NONE else case.loss
+        self.batch = make_batch(case.batch_size, loss, case.device)
+        self.loss_fn = make_loss(loss)
+        # Optimizer-free phases get plain SGD, only to have a zero_grad/step to warm up with.
+        name = "sgd" if case.optimizer == NONE else case.optimizer
+        self.optimizer = make_optimizer(name, self.net)
+        self.implementation = NONE if case.optimizer == NONE else resolved_implementation(name, self.net)
+        self.params = list(self.net.parameters())
+
+    def compute_loss(self) -> torch.Tensor:
+        return self.loss_fn(self.net(self.batch.inputs), self.batch.target)
+
+    def train_step(self) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.compute_loss()
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def warm_up(self) -> None:
+        for _ in range(WARMUP_STEPS):
+            self.train_step()
+
+    def plan(self, phase: str) -> Plan:
+        return getattr(self, f"_plan_{phase}")()
+
+    def _plan_forward(self) -> Plan:
+        return Plan(lambda: self.net(self.batch.inputs))
+
+    def _plan_loss(self) -> Plan:
+        output = self.net(self.batch.inputs)
+        return Plan(lambda: self.loss_fn(output, self.batch.target))
+
+    def _plan_backward(self) -> Plan:
+        # Every round needs a fresh graph; building it (forward + loss) is setup, not backward.
+        graph: list[torch.Tensor] = []
+
+        def setup() -> None:
+            self.optimizer.zero_grad(set_to_none=True)
+            graph[:] = [self.compute_loss()]
+
+        return Plan(lambda: graph[0].backward(), setup)
+
+    def _plan_zero_grad(self) -> Plan:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.compute_loss().backward()
+        grads = [p.grad for p in self.params]
+
+        def setup() -> None:
+            # zero_grad(set_to_none) drops the gradients; hand them back so each round clears real ones.
+            for p, g in zip(self.params, grads, strict=True):
+                p.grad = g
+
+        return Plan(lambda: self.optimizer.zero_grad(set_to_none=True), setup)
+
+    def _plan_step(self) -> Plan:
+        # step reads the gradients but does not consume them, so one backward serves
+        # every round; the values drift but the work per step is the same.
+        self.optimizer.zero_grad(set_to_none=True)
+        self.compute_loss().backward()
+        return Plan(self.optimizer.step)
+
+    def _plan_train_step(self) -> Plan:
+        return Plan(self.train_step)
+
+
+def count_flops(plan: Plan) -> int:
+    """FLOPs of one call of the target (convolutions and matmuls only, FlopCounterMode's scope)."""
+    if plan.setup is not None:
+        plan.setup()
+    with FlopCounterMode(display=False) as counter:
+        plan.target()
+    return int(counter.get_total_flops())

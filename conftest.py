@@ -1,0 +1,144 @@
+"""pytest plumbing for the benchmarks: options, case parametrization, machine facts, run folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import SCHEMA_VERSION
+from bench.case import Case, OptionError, Selection
+from bench.machine import machine_facts
+from bench.run import new_run_dir, point_latest
+from bench.timer import cuda_clock
+
+SELECTION = pytest.StashKey[Selection]()
+RUN_DIR = pytest.StashKey[Path]()
+SKIPPED = pytest.StashKey[list[dict[str, object]]]()
+REPORT_ERROR = pytest.StashKey[str]()
+
+# Timer overhead per round is ~0.1 us; rounds of at least 200 us keep it far below 1%
+# for the shortest phase (MSE loss, ~10 us). pytest-benchmark's default is 5 us.
+MIN_ROUND_TIME = "0.0002"
+QUICK_MAX_TIME = "0.1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("netbench", "netbench case selection (comma-separated lists)")
+    group.addoption("--device", help="cpu, cuda or all (default: every device present)")
+    group.addoption("--batch-sizes", help="positive integers (default: 1,16,64,256)")
+    group.addoption("--optimizers", help="sgd, adam, manual, their -forloop/-foreach/-fused variants, or all "
+                    "(default: sgd,adam,manual)")
+    group.addoption("--phases", help="forward, loss, backward, zero_grad, step, train_step (default: all)")
+    group.addoption("--loss", help="mse, cross_entropy (default: mse)")
+    group.addoption("--threads", help="torch intra-op thread counts (default: torch's own, the logical cores)")
+    group.addoption("--quick", action="store_true", help="smoke-run preset: batch sizes 1,16, sgd, short rounds")
+    group.addoption("--crosscheck", action="store_true",
+                    help="also time each repeatable phase with torch.utils.benchmark.Timer (extra_info reference_median)")
+    group.addoption("--results-root", default="results", help="where run folders go (default: results)")
+    group.addoption("--no-report", action="store_true", help="write benchmark.json only, no report")
+
+
+def given(config: pytest.Config, flag: str) -> bool:
+    return any(arg == flag or arg.startswith(flag + "=") for arg in config.invocation_params.args)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    opt = config.getoption
+    try:
+        config.stash[SELECTION] = Selection.parse(
+            opt("device"), opt("batch_sizes"), opt("optimizers"), opt("phases"), opt("loss"), opt("threads"),
+            quick=opt("quick"),
+        )
+    except OptionError as err:
+        raise pytest.UsageError(str(err)) from None
+    config.stash[SKIPPED] = []
+    # Runs before pytest-benchmark reads its options (its pytest_configure is trylast).
+    if not given(config, "--benchmark-min-time"):
+        config.option.benchmark_min_time = MIN_ROUND_TIME
+    if opt("quick") and not given(config, "--benchmark-max-time"):
+        config.option.benchmark_max_time = QUICK_MAX_TIME
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" in metafunc.fixturenames:
+        cases = metafunc.config.stash[SELECTION].cases()
+        metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=marks(c)) for c in cases])
+
+
+def marks(case: Case) -> list[pytest.MarkDecorator]:
+    # GPU work is asynchronous: the clock must wait for it or it reads launch time.
+    return [pytest.mark.benchmark(timer=cuda_clock)] if case.device == "cuda" else []
+
+
+def case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("case") if callspec is not None else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    bench = config._benchmarksession  # type: ignore[attr-defined]
+    runs_cases = any(case_of(item) for item in session.items)
+    if runs_cases and not bench.json and not bench.disabled and not bench.skip:
+        run_dir = new_run_dir(Path(config.getoption("results_root")))
+        config.stash[RUN_DIR] = run_dir
+        # pytest-benchmark writes this file at the end; the folder is made only then.
+        bench.json = run_dir / "benchmark.json"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    case = case_of(item)
+    if report.skipped and case is not None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        item.config.stash[SKIPPED].append({**case.as_dict(), "reason": reason.removeprefix("Skipped: ")})
+    return report
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    machine_info["netbench"] = machine_facts()
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]) -> None:
+    selection = config.stash[SELECTION]
+    output_json["netbench"] = {
+        "schema": SCHEMA_VERSION,
+        "selection": {k: list(v) for k, v in vars(selection).items()},
+        "skipped": config.stash[SKIPPED],
+    }
+    run_dir = config.stash.get(RUN_DIR, None)
+    if run_dir is not None:
+        run_dir.mkdir(parents=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # pytest-benchmark's hookwrapper has written benchmark.json by the time this runs.
+    run_dir = session.config.stash.get(RUN_DIR, None)
+    if run_dir is None or not (run_dir / "benchmark.json").exists():
+        return
+    point_latest(run_dir)
+    if not session.config.getoption("no_report"):
+        from reports.build import ReportError, build
+
+        try:
+            build(run_dir)
+        except ReportError as err:
+            session.config.stash[REPORT_ERROR] = str(err)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run_dir = config.stash.get(RUN_DIR, None)
+    if run_dir is None:
+        return
+    if not (run_dir / "benchmark.json").exists():
+        terminalreporter.write_line("netbench: no case was timed, nothing saved", yellow=True)
+        return
+    terminalreporter.write_sep("-", "netbench")
+    terminalreporter.write_line(f"results: {run_dir}/")
+    if REPORT_ERROR in config.stash:
+        terminalreporter.write_line(f"report failed: {config.stash[REPORT_ERROR]}", red=True)
+    elif (run_dir / "report.md").exists():
+        terminalreporter.write_line(f"report:  {run_dir / 'report.md'}")

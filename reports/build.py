@@ -1,0 +1,7 @@
+from pathlib import Path
+
+class ReportError(Exception):
+    pass
+
+def build(path: Path) -> Path:
+    return path

@@ -1,0 +1,57 @@
+"""netbench sessions. `nox -l` lists them; arguments after `--` pass through to the tool each one runs.
+
+Every session installs torch pinned to one release (override with NETBENCH_TORCH) so that
+runs on different machines compare like with like. On a machine whose Python already has
+torch and the other dependencies (and maybe no network), run `nox --no-venv -s <session>`:
+nothing is installed and that Python is used as it is.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_venv = "yes"  # torch is large: build each environment once
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+TORCH = os.environ.get("NETBENCH_TORCH", "torch==2.13.0")
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    """The suite's dependencies (torch as TORCH) and the named dependency groups; nothing under --no-venv."""
+    if session.venv_backend == "none":
+        return
+    deps = [d for d in PYPROJECT["project"]["dependencies"] if not d.startswith("torch")]
+    session.install(TORCH, *deps, *nox.project.dependency_groups(PYPROJECT, *groups))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time every phase over the case matrix; writes results/<run-id>/ with report.md. Options: see README."""
+    install(session)
+    session.run("python", "-m", "pytest", "bench/test_phases.py", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Rebuild the report of the newest run in results/, or of the run folders / JSON files given."""
+    install(session)
+    session.run("python", "-m", "reports", "build", *(session.posargs or ["--newest"]))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The suite's own tests (fast, no GPU needed; CUDA tests skip without one)."""
+    install(session, "test")
+    session.run("python", "-m", "pytest", "tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy over the whole tree."""
+    install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", *session.posargs)

@@ -1,7 +1,0 @@
-from pathlib import Path
-
-class ReportError(Exception):
-    pass
-
-def build(path: Path) -> Path:
-    return path

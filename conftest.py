@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bench import SCHEMA_VERSION
-from bench.case import Case, OptionError, Selection
+from bench.case import Case, OptionError, Selection, add_case_options
 from bench.machine import machine_facts
 from bench.run import new_run_dir, point_latest
 from bench.timer import cuda_clock
@@ -25,15 +25,8 @@ QUICK_MAX_TIME = "0.1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("netbench", "netbench case selection (comma-separated lists)")
-    group.addoption("--device", help="cpu, cuda or all (default: every device present)")
-    group.addoption("--batch-sizes", help="positive integers (default: 1,16,64,256)")
-    group.addoption("--optimizers", help="sgd, adam, manual, their -forloop/-foreach/-fused variants, or all "
-                    "(default: sgd,adam,manual)")
-    group.addoption("--phases", help="forward, loss, backward, zero_grad, step, train_step (default: all)")
-    group.addoption("--loss", help="mse, cross_entropy (default: mse)")
-    group.addoption("--threads", help="torch intra-op thread counts (default: torch's own, the logical cores)")
-    group.addoption("--quick", action="store_true", help="smoke-run preset: batch sizes 1,16, sgd, short rounds")
+    group = parser.getgroup("netbench", "netbench case selection")
+    add_case_options(group.addoption)
     group.addoption("--crosscheck", action="store_true",
                     help="also time each repeatable phase with torch.utils.benchmark.Timer (extra_info reference_median)")
     group.addoption("--results-root", default="results", help="where run folders go (default: results)")
@@ -47,10 +40,7 @@ def given(config: pytest.Config, flag: str) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     opt = config.getoption
     try:
-        config.stash[SELECTION] = Selection.parse(
-            opt("device"), opt("batch_sizes"), opt("optimizers"), opt("phases"), opt("loss"), opt("threads"),
-            quick=opt("quick"),
-        )
+        config.stash[SELECTION] = Selection.from_options(opt)
     except OptionError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[SKIPPED] = []

@@ -7,6 +7,7 @@ keys and the report's DataFrame columns.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -57,6 +58,27 @@ class Case:
 DIMENSIONS = tuple(f.name for f in fields(Case))
 
 
+# The case-selection options, shared by the benchmarks (pytest options in conftest.py)
+# and the profiler's command line, so both accept exactly the same flags.
+CASE_OPTIONS = {
+    "--device": "cpu, cuda or all (default: every device present)",
+    "--batch-sizes": "positive integers (default: 1,16,64,256)",
+    "--optimizers": "sgd, adam, manual, their -forloop/-foreach/-fused variants "
+    "(manual: -foreach), or all (default: sgd,adam,manual)",
+    "--phases": "forward, loss, backward, zero_grad, step, train_step (default: all)",
+    "--loss": "mse, cross_entropy (default: mse)",
+    "--threads": "torch intra-op thread counts, at most the logical cores (default: torch's own)",
+}
+QUICK_HELP = "smoke-run preset: batch sizes 1,16, optimizer sgd, short timing"
+
+
+def add_case_options(add: Callable[..., object]) -> None:
+    """Register the case options with an argparse-like `add` (parser.add_argument or group.addoption)."""
+    for flag, text in CASE_OPTIONS.items():
+        add(flag, help=f"{text}; comma-separated")
+    add("--quick", action="store_true", help=QUICK_HELP)
+
+
 class OptionError(ValueError):
     """A bad command-line value; the message is the one line a user sees."""
 
@@ -103,6 +125,12 @@ class Selection:
     phases: tuple[str, ...]
     losses: tuple[str, ...]
     threads: tuple[int, ...]
+
+    @classmethod
+    def from_options(cls, get: Callable[[str], object]) -> Selection:
+        """Parse from parsed options, `get` mapping a dest name (batch_sizes) to its value."""
+        names = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads")
+        return cls.parse(*(get(n) for n in names), quick=bool(get("quick")))  # type: ignore[arg-type]
 
     @classmethod
     def parse(

@@ -103,7 +103,7 @@ def parse_choices(option: str, text: str, allowed: tuple[str, ...]) -> tuple[str
 def parse_positive_ints(option: str, text: str, limit: int | None = None) -> tuple[int, ...]:
     values = []
     for item in split_list(option, text):
-        if not item.isdigit() or int(item) < 1:
+        if not (item.isascii() and item.isdigit()) or int(item) < 1:
             raise OptionError(f"{option}: {item!r} is not a positive integer (e.g. {option} 1,16,64)")
         if limit is not None and int(item) > limit:
             raise OptionError(f"{option}: {item} is more than the {limit} logical cores of this machine")
@@ -145,17 +145,17 @@ class Selection:
     ) -> Selection:
         preset = QUICK if quick else {}
         return cls(
-            devices=parse_choices("--device", device, DEVICES) if device else present_devices(),
+            devices=parse_choices("--device", device, DEVICES) if device is not None else present_devices(),
             batch_sizes=parse_positive_ints("--batch-sizes", batch_sizes)
-            if batch_sizes
+            if batch_sizes is not None
             else preset.get("batch_sizes", DEFAULT_BATCH_SIZES),
             optimizers=parse_choices("--optimizers", optimizers, tuple(OPTIMIZERS))
-            if optimizers
+            if optimizers is not None
             else preset.get("optimizers", DEFAULT_OPTIMIZERS),
-            phases=parse_choices("--phases", phases, PHASES) if phases else PHASES,
-            losses=parse_choices("--loss", loss, LOSSES) if loss else ("mse",),
+            phases=parse_choices("--phases", phases, PHASES) if phases is not None else PHASES,
+            losses=parse_choices("--loss", loss, LOSSES) if loss is not None else ("mse",),
             threads=parse_positive_ints("--threads", threads, logical_cores())
-            if threads
+            if threads is not None
             else (torch.get_num_threads(),),
         )
 

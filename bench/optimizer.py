@@ -28,8 +28,10 @@ class ManualSGD:
     def step(self) -> None:
         if self.vectorized:
             grads = [f.grad for f in self.params]
-            # One multi-tensor kernel per op instead of one kernel per parameter.
-            torch._foreach_add_(self.params, grads, alpha=-self.lr)  # type: ignore[arg-type]
+            # One multi-tensor kernel per op instead of one kernel per parameter; no_grad
+            # plays the part of the loop's `.data` (in-place on leaves that require grad).
+            with torch.no_grad():
+                torch._foreach_add_(self.params, grads, alpha=-self.lr)  # type: ignore[arg-type]
         else:
             for f in self.params:
                 f.data.sub_(f.grad.data * self.lr)  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bench import SCHEMA_VERSION
+from bench.allocator import pin_heap
 from bench.case import Case, OptionError, Selection, add_case_options
 from bench.machine import machine_facts
 from bench.run import new_run_dir, point_latest
@@ -17,6 +18,7 @@ SELECTION = pytest.StashKey[Selection]()
 RUN_DIR = pytest.StashKey[Path]()
 SKIPPED = pytest.StashKey[list[dict[str, object]]]()
 REPORT_ERROR = pytest.StashKey[str]()
+ALLOCATOR = pytest.StashKey[str]()
 
 # Timer overhead per round is ~0.1 us; rounds of at least 200 us keep it far below 1%
 # for the shortest phase (MSE loss, ~10 us). pytest-benchmark's default is 5 us.
@@ -71,6 +73,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     bench = config._benchmarksession  # type: ignore[attr-defined]
     runs_cases = any(case_of(item) for item in session.items)
+    if runs_cases:
+        config.stash[ALLOCATOR] = pin_heap()
     if runs_cases and not bench.json and not bench.disabled and not bench.skip:
         run_dir = new_run_dir(Path(config.getoption("results_root")))
         config.stash[RUN_DIR] = run_dir
@@ -89,7 +93,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    machine_info["netbench"] = machine_facts()
+    machine_info["netbench"] = {**machine_facts(), "allocator": config.stash.get(ALLOCATOR, "default")}
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]) -> None:

@@ -1,0 +1,183 @@
+"""Build a run's report: results.csv, plots/*.png and report.md in the run's folder."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure as MplFigure
+
+from bench.run import newest_run
+from reports import markdown, plots, tables, units
+from reports.document import Document, Figure, Section, Table
+from reports.frame import NOISY_IQR, machine_label, tidy
+from reports.load import ReportError, Run, load_run
+
+PLOTS = "plots"
+FLOPS_NOTE = (
+    "FLOPs are counted by torch.utils.flop_counter.FlopCounterMode (2 x multiply-adds of convolutions and "
+    "matmuls, forward and backward). It ignores relu, pooling, the loss and the optimizer, so loss, zero_grad "
+    "and step are reported in time only."
+)
+
+
+def save_plot(out: Path, name: str, draw: Callable[[Axes], Axes], title: str, size: tuple[float, float]) -> Path:
+    fig = MplFigure(figsize=size, layout="constrained")  # no pyplot: no global state
+    ax = draw(fig.add_subplot())
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    path = out / PLOTS / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    return path.relative_to(out)
+
+
+def save_panels(out: Path, name: str, panels: list[tuple[str, Callable[[Axes], Axes]]], title: str) -> Path:
+    fig = MplFigure(figsize=(4.2 * len(panels), 4.2), layout="constrained")
+    for ax, (subtitle, draw) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        draw(ax).set_title(subtitle)
+    fig.suptitle(title)
+    path = out / PLOTS / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    return path.relative_to(out)
+
+
+def headline(df: pd.DataFrame, run: Run) -> list[str]:
+    lines = []
+    steps = df[df["phase"] == "train_step"]
+    for (device, threads), part in steps.groupby(["device", "threads"]):
+        best = part.loc[part["throughput"].idxmax()]
+        lines.append(
+            f"**{device}, {threads} threads**: fastest train step is {best['optimizer']} at batch "
+            f"{best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
+            f"({units.seconds(best['median'])} per step)"
+        )
+    lines.append(
+        f"{len(df)} cases timed on {run.datetime[:16].replace('T', ' ')} UTC; {len(run.skipped)} skipped; "
+        f"{int(df['noisy'].sum())} noisy (IQR/median > {NOISY_IQR:.0%})"
+    )
+    return lines
+
+
+def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
+    """Latency, throughput, breakdown, optimizer cost and GFLOP/s, for each device and thread count."""
+    sections = []
+    for label, part in tables.groups(df):
+        slug = label.replace(", ", "-t").split(" ")[0]
+        latency_plot = save_plot(out, f"latency-{slug}", lambda ax, p=part: plots.plot_latency(p, ax),
+                                 f"Latency per phase: {label}", (8, 5.5))
+        sections.append(Section(
+            f"Time per phase: {label}",
+            ["Median time per call, IQR in brackets. forward, loss and backward do not depend on the optimizer "
+             "and are timed once; zero_grad, step and train_step are timed per optimizer."],
+            [Table(tables.latency(part))],
+            [Figure(latency_plot, f"Latency vs batch size per phase ({label}), log-log")],
+        ))
+        sections.append(breakdown_section(part, label, slug, out))
+        sections.append(optimizer_section(part, label, slug, out))
+        sections.append(Section(f"Achieved GFLOP/s: {label}", [FLOPS_NOTE], [Table(tables.gflops(part))]))
+    return sections
+
+
+def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:
+    loss = next((v for v in part["loss"].unique() if v != "none"), "none")
+    one_loss = part[part["loss"].isin([loss, "none"])]
+    panels: list[tuple[str, Callable[[Axes], Axes]]] = [
+        (f"batch {b}", lambda ax, g=g: plots.plot_breakdown(g, ax))
+        for b, g in one_loss.groupby("batch_size")
+        if (g["phase"] == "train_step").any()
+    ]
+    if not panels:
+        return Section(f"Where the train step goes: {label}", ["No train_step in this run."])
+    path = save_panels(out, f"breakdown-{slug}", panels, f"Train step by phase ({label}, {loss} loss)")
+    throughput = tables.throughput(part)
+    return Section(
+        f"Where the train step goes: {label}",
+        ["Train-step throughput in samples/s per optimizer and batch size, then each phase's median "
+         "stacked against the measured train step (black bar): the gap is Python and allocator work "
+         "between phases that no single phase owns."],
+        [Table(throughput, "train-step throughput, samples/s")],
+        [Figure(path, f"Train step broken into phases per optimizer ({label})")],
+    )
+
+
+def optimizer_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:
+    cost = tables.step_cost(part)
+    steps = part[part["phase"] == "step"]
+    if steps.empty:
+        return Section(f"Optimizer step: {label}", ["No step phase in this run."])
+    path = save_plot(out, f"step-cost-{slug}", lambda ax: plots.plot_step_cost(part, ax),
+                     f"Optimizer step per implementation ({label})", (7, 0.5 * len(steps["optimizer"].unique()) + 2))
+    text = ["Median optimizer.step(); in brackets, relative to the manual update "
+            "`for f in net.parameters(): f.data.sub_(f.grad.data * lr)` at the same batch size."]
+    table = [Table(cost)] if cost is not None else []
+    if cost is None:
+        text.append("The manual update is not in this run (add `--optimizers ...,manual`), so no ratios.")
+    return Section(f"Optimizer step: {label}", text, table, [Figure(path, f"Step cost per implementation ({label})")])
+
+
+def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
+    sections = []
+    check = tables.crosscheck(df)
+    if check is not None:
+        sections.append(Section("Harness cross-check", [
+            "Suite median / torch.utils.benchmark.Timer.blocked_autorange median at the same thread count, "
+            "measured in the same process (reference in brackets). 1.000 means the harness adds nothing."],
+            [Table(check)]))
+    flagged = tables.noisy(df)
+    text = [f"{len(flagged)} of {len(df)} figures have an IQR above {NOISY_IQR:.0%} of their median."]
+    if len(flagged):
+        text.append("Treat them with care: re-run on a quieter machine or with `--threads 1`.")
+    sections.append(Section("Noise", text, [Table(flagged)] if len(flagged) else []))
+    if run.skipped:
+        sections.append(Section("Skipped cases", [], [Table(tables.skipped(run.skipped))]))
+    return sections
+
+
+def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
+    (out / PLOTS).mkdir(exist_ok=True)
+    throughput_plot = save_plot(out, "throughput", lambda ax: plots.plot_throughput(df, ax),
+                                "Train-step throughput", (7, 4.5))
+    sections = [
+        Section("Machine", [], [Table(tables.machine(run.facts))]),
+        *group_sections(df, out),
+        Section("Throughput across devices", [], [], [Figure(throughput_plot, "Train-step samples/s vs batch size")]),
+        *quality_sections(df, run),
+        Section("Files", [f"`{run.path.name}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per "
+                          f"case), `{PLOTS}/`"]),
+    ]
+    return Document(f"netbench report: {machine_label(run)}", headline(df, run), sections)
+
+
+def build(path: Path) -> Path:
+    """Write the report of a run folder (or of a benchmark.json, next to it); returns report.md's path."""
+    run = load_run(path)  # raises before anything is written
+    out = run.path.parent
+    df = tidy(run)
+    if df.empty:
+        raise ReportError(f"{run.path}: no benchmarks in the file")
+    df.drop(columns=["source"]).to_csv(out / "results.csv", index=False)
+    report = out / "report.md"
+    report.write_text(markdown.render(document(run, df, out)), encoding="utf-8")
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", type=Path, help="run folders or benchmark.json files")
+    parser.add_argument("--newest", action="store_true", help="the newest run folder under --results-root")
+    parser.add_argument("--results-root", type=Path, default=Path("results"))
+
+
+def main(args: argparse.Namespace) -> int:
+    """Build the report of run folders or result files."""
+    paths = list(args.paths)
+    if args.newest or not paths:
+        newest = newest_run(args.results_root)
+        if newest is None:
+            raise ReportError(f"{args.results_root}: no run folders (run `nox -s bench` first)")
+        paths.append(newest)
+    for path in paths:
+        print(build(path))
+    return 0

@@ -1,0 +1,204 @@
+"""Summarize a run's profiles (`nox -s profile`): where the train step's time goes, by operator and phase."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure as MplFigure
+
+from bench.profiler import NO_OPERATOR, NO_PHASE, PHASE_LABELS, PROFILE_FILE
+from reports import markdown, units
+from reports.document import Document, Figure, Section, Table
+from reports.load import ReportError
+
+PLOTS = "plots"
+SUMMARY_FILE = "operators.md"
+TOP_IN_PLOT = 7  # operators with their own colour; the rest share one
+TOP_PER_PHASE = 3
+OTHER = "other operators"
+OVERHEAD_NOTE = (
+    "Times are taken under the profiler (shapes and memory recorded) and include its overhead: "
+    "read them for where the time goes; the benchmarks say how long a step takes."
+)
+
+
+def trace_files(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "traces").glob("*/*.pt.trace.json*"))
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / PROFILE_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{run_dir}: traces but no {PROFILE_FILE} (an interrupted profile run?)") from None
+    except (OSError, ValueError) as err:
+        raise ReportError(f"{path}: cannot be read ({err.__class__.__name__})") from None
+
+
+def read_summaries(run_dir: Path, cases: list[str], name: str) -> pd.DataFrame:
+    """operators/<case>/<name>.csv of every case, with a case column, in the order profiled."""
+    try:
+        frames = [pd.read_csv(run_dir / "operators" / case / f"{name}.csv").assign(case=case) for case in cases]
+    except (OSError, pd.errors.ParserError) as err:
+        raise ReportError(f"{run_dir}: operator summary missing or unreadable ({err.__class__.__name__})") from None
+    return pd.concat(frames, ignore_index=True)
+
+
+def operator_shares(steps: pd.DataFrame, top: int = TOP_IN_PLOT) -> pd.DataFrame:
+    """Long form (case, operator, share of the step's self CPU time), the `top` operators by overall
+    share named and the rest folded into OTHER."""
+    shares = steps.assign(share=steps["self_cpu_us"] / steps.groupby("case")["self_cpu_us"].transform("sum"))
+    leaders = shares.groupby("operator")["share"].sum().nlargest(top).index
+    shares["operator"] = shares["operator"].where(shares["operator"].isin(leaders), OTHER)
+    return shares.groupby(["case", "operator"], sort=False, as_index=False)["share"].sum()
+
+
+def plot_operator_share(df: pd.DataFrame, ax: Axes) -> Axes:
+    """One horizontal bar per case, split by operator. df: operator_shares' long form."""
+    cases = list(dict.fromkeys(df["case"]))
+    order = df.groupby("operator")["share"].sum().sort_values(ascending=False).index.tolist()
+    order = [op for op in order if op != OTHER] + ([OTHER] if OTHER in order else [])
+    wide = df.pivot_table(index="case", columns="operator", values="share", aggfunc="sum").reindex(cases)
+    left = pd.Series(0.0, index=cases)
+    for op in order:
+        widths = wide[op].fillna(0) * 100
+        ax.barh(cases, widths, left=left, label=op, color="lightgrey" if op == OTHER else None)
+        left += widths
+    ax.invert_yaxis()  # first case on top, as in the tables
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the train step's self CPU time (%)")
+    ax.set_title("Where the train step's time goes, by operator")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax
+
+
+def save_plot(run_dir: Path, df: pd.DataFrame) -> Path:
+    fig = MplFigure(figsize=(9, 1.6 + 0.45 * df["case"].nunique()), layout="constrained")  # no pyplot state
+    plot_operator_share(df, fig.add_subplot())
+    path = run_dir / PLOTS / "operators.png"
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path.relative_to(run_dir)
+
+
+def phase_table(phases: pd.DataFrame, top: int = TOP_PER_PHASE) -> pd.DataFrame:
+    """The `top` operators of each phase by self CPU time, per train step; phases in step order."""
+    order = [*PHASE_LABELS, NO_PHASE]
+    totals = phases.groupby("phase")["self_cpu_us"].sum()
+    leaders = phases.sort_values("self_cpu_us", ascending=False).groupby("phase").head(top)
+    leaders = leaders.sort_values("phase", key=lambda s: s.map(order.index), kind="stable")
+    table = pd.DataFrame(
+        {
+            "phase": [f"{p} ({units.seconds(totals[p] / 1e6)})" for p in leaders["phase"]],
+            "operator": leaders["operator"],
+            "calls": leaders["calls"].map("{:g}".format),
+            "self CPU": (leaders["self_cpu_us"] / 1e6).map(units.seconds),
+            "share of phase": (leaders["self_cpu_us"] / leaders["phase"].map(totals)).map(units.percent),
+        }
+    )
+    if phases["self_device_us"].any():
+        table["self device"] = (leaders["self_device_us"] / 1e6).map(units.seconds)
+    return table
+
+
+def case_table(record: dict[str, Any], steps: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for entry in record["profiled"]:
+        mine = steps[steps["case"] == entry["case"]]
+        top = mine.loc[mine["self_cpu_us"].idxmax()]
+        share = units.percent(top["self_cpu_us"] / mine["self_cpu_us"].sum())
+        rows.append(
+            {
+                "case": entry["case"],
+                "active steps": str(entry["steps"]),
+                "step under the profiler": units.seconds(entry["step_ms"] / 1e3),
+                "top operator": f"{top['operator']} ({share})",
+                "trace": f"`traces/{entry['case']}/`",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def overview(run_dir: Path, record: dict[str, Any], steps: pd.DataFrame) -> Section:
+    s = record["schedule"]
+    text = [
+        f"Each case's train step ran under torch.profiler (schedule: wait {s['wait']}, warmup {s['warmup']}, "
+        f"active {s['active']} steps), each phase in a `record_function` range. Open the traces with "
+        f"`tensorboard --logdir {run_dir / 'traces'}` (torch-tb-profiler), or load a `*.pt.trace.json` "
+        "into ui.perfetto.dev or chrome://tracing.",
+        OVERHEAD_NOTE,
+    ]
+    tables = [Table(case_table(record, steps), "Profiled cases; figures per train step")]
+    if record["skipped"]:
+        skipped = pd.DataFrame(record["skipped"])[["case", "reason"]]
+        tables.append(Table(skipped, "Not profiled"))
+    return Section("Profiles", text, tables)
+
+
+def operator_sections(run_dir: Path) -> list[Section]:
+    """The profile sections of a run folder's report (plot saved under run_dir/plots); [] without traces."""
+    if not trace_files(run_dir):
+        return []
+    record = read_record(run_dir)
+    cases = [entry["case"] for entry in record["profiled"]]
+    steps, phases = read_summaries(run_dir, cases, "step"), read_summaries(run_dir, cases, "phases")
+    plot = save_plot(run_dir, operator_shares(steps))
+    where = Section(
+        "Where the train step's time goes",
+        [
+            f"Self CPU time by operator (`operators/<case>/step.csv`, from key_averages); `{OTHER}` folds the "
+            f"rest, and `{NO_OPERATOR}` is time inside the phases that no operator accounts for."
+        ],
+        figures=[Figure(plot, "Share of the train step's self CPU time by operator, per case")],
+    )
+    per_phase = Section(
+        "Top operators per phase",
+        [
+            f"The {TOP_PER_PHASE} operators with the most self CPU time in each phase, per train step "
+            "(`operators/<case>/phases.csv`); the phase's own total in brackets."
+        ],
+        [Table(phase_table(phases[phases["case"] == case]), case) for case in cases],
+    )
+    return [overview(run_dir, record, steps), where, per_phase]
+
+
+def write_summary(run_dir: Path, sections: list[Section] | None = None) -> Path | None:
+    """operators.md: the profile sections as a document of their own; None without traces."""
+    sections = operator_sections(run_dir) if sections is None else sections
+    if not sections:
+        return None
+    record = read_record(run_dir)
+    headline = [f"{len(record['profiled'])} cases profiled, {len(record['skipped'])} skipped; torch {record['torch']}"]
+    path = run_dir / SUMMARY_FILE
+    path.write_text(markdown.render(Document(f"netbench profile: {run_dir.name}", headline, sections)), "utf-8")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_dir",
+        nargs="?",
+        type=Path,
+        default=Path("results/latest"),
+        help="a run folder with traces (default: results/latest)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print the top operators per phase of a profiled run and write its operators.md."""
+    run_dir: Path = args.run_dir
+    if not run_dir.is_dir():
+        raise ReportError(f"{run_dir}: no such folder")
+    sections = operator_sections(run_dir)
+    if not sections:
+        raise ReportError(f"{run_dir}: no traces (run `nox -s profile` first)")
+    for table in sections[-1].tables:
+        print(f"{table.caption}\n{markdown.table(Table(table.frame))}\n")
+    print(write_summary(run_dir, sections))
+    return 0

@@ -1,0 +1,92 @@
+"""The report's plots. Each draws on the Axes it is given and returns it; the caller saves."""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter
+
+from bench.case import NONE, PHASES
+from reports import units
+
+BREAKDOWN = ("zero_grad", "forward", "loss", "backward", "step")  # the train step's parts, in order
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+SECONDS = FuncFormatter(lambda x, _: units.seconds(x))
+
+
+def series_label(row: pd.Series) -> str:
+    extra = [row[d] for d in ("optimizer", "loss") if row[d] != NONE]
+    return f"{row['phase']} ({', '.join(extra)})" if extra else str(row["phase"])
+
+
+def batch_axis(ax: Axes, batch_sizes: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
+    ax.set_xlabel("batch size")
+
+
+def plot_latency(df: pd.DataFrame, ax: Axes) -> Axes:
+    """Median time per call vs batch size, one line per phase (log-log). df: one device and thread count.
+    Colour tells the phase, line style and marker the optimizer."""
+    labelled = df.assign(series=df.apply(series_label, axis=1), order=df["phase"].map(PHASES.index))
+    optimizers = sorted(df["optimizer"].unique())
+    for name, line in labelled.sort_values(["order", "batch_size"]).groupby("series", sort=False):
+        first = line.iloc[0]
+        style = optimizers.index(first["optimizer"])
+        ax.plot(line["batch_size"], line["median"], label=name, color=f"C{PHASES.index(first['phase'])}",
+                linestyle=LINESTYLES[style % len(LINESTYLES)], marker=MARKERS[style % len(MARKERS)])
+    batch_axis(ax, sorted(df["batch_size"].unique()))
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(SECONDS)
+    ax.set_ylabel("median time per call")
+    ax.legend(fontsize="x-small", ncol=2)
+    return ax
+
+
+def plot_throughput(df: pd.DataFrame, ax: Axes) -> Axes:
+    """Train-step samples/s vs batch size, one line per optimizer and device."""
+    steps = df[df["phase"] == "train_step"].sort_values("batch_size")
+    for (device, threads, optimizer), line in steps.groupby(["device", "threads", "optimizer"]):
+        style = "-" if device == "cpu" else "--"
+        ax.plot(line["batch_size"], line["throughput"], style, marker="o", label=f"{optimizer} ({device}, {threads}t)")
+    batch_axis(ax, sorted(steps["batch_size"].unique()))
+    ax.set_yscale("log")
+    ax.set_ylabel("samples / s")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def breakdown(df: pd.DataFrame) -> pd.DataFrame:
+    """Median of each part of the train step per optimizer (rows) and part (columns), plus the measured step."""
+    parts = {}
+    for optimizer in sorted(df.loc[df["phase"] == "train_step", "optimizer"].unique()):
+        mine = df[df["optimizer"].isin([optimizer, NONE])].set_index("phase")["median"]
+        parts[optimizer] = {p: mine.get(p, float("nan")) for p in (*BREAKDOWN, "train_step")}
+    return pd.DataFrame.from_dict(parts, orient="index")
+
+
+def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
+    """Stacked bars of the phases per optimizer, with the measured train step as a marker.
+    df: one device, thread count, batch size and loss."""
+    table = breakdown(df)
+    bottom = pd.Series(0.0, index=table.index)
+    for part in BREAKDOWN:
+        heights = table[part].fillna(0)
+        ax.bar(table.index, heights, bottom=bottom, label=part)
+        bottom += heights
+    ax.scatter(table.index, table["train_step"], marker="_", s=600, color="black", zorder=3, label="train_step measured")
+    ax.yaxis.set_major_formatter(SECONDS)
+    ax.set_ylabel("median time")
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
+    return ax
+
+
+def plot_step_cost(df: pd.DataFrame, ax: Axes) -> Axes:
+    """Optimizer step time per implementation (the step does not depend on the batch size: largest shown)."""
+    steps = df[(df["phase"] == "step") & (df["batch_size"] == df["batch_size"].max())].sort_values("median")
+    ax.barh(steps["optimizer"] + " [" + steps["implementation"] + "]", steps["median"], color="tab:purple")
+    ax.xaxis.set_major_formatter(SECONDS)
+    ax.set_xlabel("median time per step")
+    return ax

@@ -1,0 +1,102 @@
+"""The report's tables: pivot tables over the tidy frame's named columns, cells formatted with units."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+
+from bench.case import NONE, PHASES
+from reports import units
+
+COUNTED = ("forward", "backward", "train_step")  # phases FlopCounterMode counts work in
+
+
+def groups(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """One table per device and thread count: figures at different thread counts never share a column."""
+    for (device, threads), part in df.groupby(["device", "threads"], sort=True):
+        yield f"{device}, {threads} thread{'s' if threads != 1 else ''}", part
+
+
+def row_label(df: pd.DataFrame) -> pd.Series:
+    """phase, with the optimizer and loss where the phase depends on them and the run has several."""
+    label = df["phase"].astype(str)
+    for dim in ("optimizer", "loss"):
+        varies = df.loc[df[dim] != NONE, dim].nunique() > 1 or dim == "optimizer"
+        if varies:
+            label = label + df[dim].map(lambda v: "" if v == NONE else f" ({v})")
+    return label
+
+
+def pivot(df: pd.DataFrame, cell: Callable[[pd.Series], str], index: str = "row") -> pd.DataFrame:
+    """Rows by `index`, one column per batch size, each cell formatted from its tidy row."""
+    cells = df.assign(row=row_label(df), cell=df.apply(cell, axis=1))
+    order = {p: i for i, p in enumerate(PHASES)}
+    cells = cells.sort_values(["phase", index], key=lambda s: s.map(order) if s.name == "phase" else s)
+    table = cells.pivot_table(index=index, columns="batch_size", values="cell", aggfunc="first", sort=False)
+    table.columns = [f"batch {b}" for b in table.columns]
+    return table.fillna("").reset_index().rename(columns={index: ""})
+
+
+def latency_cell(r: pd.Series) -> str:
+    return f"{units.seconds(r['median'])} (IQR {units.seconds(r['iqr'])})"
+
+
+def latency(df: pd.DataFrame) -> pd.DataFrame:
+    return pivot(df, latency_cell)
+
+
+def throughput(df: pd.DataFrame) -> pd.DataFrame:
+    steps = df[df["phase"] == "train_step"]
+    return pivot(steps.assign(opt=steps["optimizer"]), lambda r: units.sig3(r["throughput"]), index="opt")
+
+
+def step_cost(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Each optimizer's step relative to the manual update's at the same batch size; None without manual."""
+    steps = df[df["phase"] == "step"]
+    manual = steps[steps["optimizer"] == "manual"].set_index("batch_size")["median"]
+    if manual.empty:
+        return None
+    relative = steps.assign(rel=steps["median"] / steps["batch_size"].map(manual), opt=steps["optimizer"])
+    return pivot(relative, lambda r: f"{units.seconds(r['median'])} ({r['rel']:.2f}x)", index="opt")
+
+
+def gflops(df: pd.DataFrame) -> pd.DataFrame:
+    counted = df[df["phase"].isin(COUNTED)]
+    return pivot(counted, lambda r: f"{units.sig3(r['gflops'])}")
+
+
+def crosscheck(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Suite median over torch.utils.benchmark's, for cases timed with --crosscheck."""
+    checked = df[df["reference_median"].notna()]
+    if checked.empty:
+        return None
+    ratio = checked.assign(ratio=checked["median"] / checked["reference_median"].astype(float))
+    return pivot(ratio, lambda r: f"{r['ratio']:.3f} ({units.seconds(r['reference_median'])})")
+
+
+def noisy(df: pd.DataFrame) -> pd.DataFrame:
+    flagged = df[df["noisy"]].sort_values("iqr_ratio", ascending=False)
+    return pd.DataFrame(
+        {
+            "case": flagged["name"].str.replace("test_phase[", "", regex=False).str.rstrip("]"),
+            "median": flagged["median"].map(units.seconds),
+            "IQR / median": flagged["iqr_ratio"].map(units.percent),
+            "rounds": flagged["rounds"].astype(int),
+        }
+    )
+
+
+def skipped(records: list[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(records, columns=["device", "batch_size", "optimizer", "phase", "loss", "threads", "reason"])
+    # One line per distinct reason and device, not one per case: a missing GPU skips dozens.
+    summary = frame.groupby(["device", "reason"], sort=True).size().reset_index(name="cases")
+    return summary[["device", "cases", "reason"]]
+
+
+def machine(facts: dict[str, object]) -> pd.DataFrame:
+    gpus = facts.get("gpus") or []
+    shown = {k: v for k, v in facts.items() if k != "gpus" and v is not None}
+    for i, gpu in enumerate(gpus):  # type: ignore[attr-defined]
+        shown[f"gpu {i}"] = f"{gpu['name']} (sm {gpu['capability']}, {gpu['memory_bytes'] / 2**30:.0f} GiB)"
+    return pd.DataFrame({"fact": list(shown), "value": [str(v) for v in shown.values()]})

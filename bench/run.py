@@ -13,7 +13,7 @@ LATEST = "latest"
 
 def run_id(now: datetime | None = None, host: str | None = None) -> str:
     """UTC time first so that ids sort by date; the host tells machines apart."""
-    now = now or datetime.now(timezone.utc)
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     host = re.sub(r"[^A-Za-z0-9.-]+", "-", host or socket.gethostname()) or "host"
     return f"{now:%Y%m%dT%H%M%SZ}-{host}"
 

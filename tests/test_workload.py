@@ -1,0 +1,169 @@
+"""Each phase plan does its work, renews its state per round, and counts the FLOPs it should."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.case import NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
+from bench.optimizer import UnsupportedOptimizer
+from bench.workload import Plan, Workload, count_flops
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+def workload(
+    phase: str, optimizer: str = "sgd", loss: str = "mse", device: str = "cpu", batch_size: int = 4
+) -> Workload:
+    optimizer = optimizer if phase in USES_OPTIMIZER else NONE
+    loss = loss if phase in USES_LOSS else NONE
+    return Workload(Case(device, batch_size, optimizer, phase, loss, torch.get_num_threads()))
+
+
+def params_of(w: Workload) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in w.params]
+
+
+def changed(before: list[torch.Tensor], w: Workload) -> list[bool]:
+    return [not torch.equal(b, p) for b, p in zip(before, w.params, strict=True)]
+
+
+def test_forward_returns_n_by_10() -> None:
+    plan = workload("forward", batch_size=5).plan("forward")
+    assert plan.setup is None
+    assert plan.target().shape == (5, 10)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_loss_returns_a_scalar(loss: str) -> None:
+    plan = workload("loss", loss=loss).plan("loss")
+    value = plan.target()
+    assert isinstance(value, torch.Tensor) and value.shape == () and torch.isfinite(value)
+
+
+def test_backward_fills_every_grad() -> None:
+    w = workload("backward")
+    plan = w.plan("backward")
+    assert plan.setup is not None
+    plan.setup()
+    # Setup builds the graph only: the gradients must come from the timed target.
+    assert all(p.grad is None for p in w.params)
+    plan.target()
+    for name, p in w.net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_backward_setup_builds_a_fresh_graph_each_round() -> None:
+    plan = workload("backward").plan("backward")
+    for _ in range(3):
+        plan.run_round()  # a reused graph raises "Trying to backward through the graph a second time"
+
+
+def test_backward_target_alone_cannot_repeat() -> None:
+    # The reason the plan needs its setup: the graph is consumed by one backward.
+    plan = workload("backward").plan("backward")
+    plan.run_round()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        plan.target()
+
+
+def test_zero_grad_clears_every_grad_each_round() -> None:
+    w = workload("zero_grad")
+    plan = w.plan("zero_grad")
+    assert plan.setup is not None
+    for _ in range(2):
+        plan.setup()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in w.params)
+        plan.target()
+        assert all(p.grad is None for p in w.params)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_step_changes_every_parameter(optimizer: str, device: str) -> None:
+    try:
+        w = workload("step", optimizer=optimizer, device=device)
+    except UnsupportedOptimizer as err:
+        pytest.skip(str(err))
+    plan = w.plan("step")
+    before = params_of(w)
+    plan.run_round()
+    names = [n for n, _ in w.net.named_parameters()]
+    assert all(changed(before, w)), [n for n, c in zip(names, changed(before, w), strict=True) if not c]
+    again = params_of(w)
+    plan.run_round()  # the step can repeat: its gradients are not consumed
+    assert all(changed(again, w))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "manual"])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_train_step_descends_with_a_finite_loss(optimizer: str, loss: str) -> None:
+    w = workload("train_step", optimizer=optimizer, loss=loss)
+    before = params_of(w)
+    first = w.plan("train_step").target()
+    assert isinstance(first, torch.Tensor) and torch.isfinite(first)
+    assert all(changed(before, w))
+    # One small step down the gradient, on the same batch, lowers the loss.
+    assert w.train_step().detach() < first.detach()
+
+
+def test_warm_up_builds_adam_state() -> None:
+    w = workload("step", optimizer="adam")
+    assert isinstance(w.optimizer, torch.optim.Adam) and not w.optimizer.state
+    w.warm_up()
+    assert len(w.optimizer.state) == len(w.params)
+
+
+def test_implementation_is_recorded() -> None:
+    assert workload("forward").implementation == NONE
+    assert workload("step", optimizer="sgd").implementation == "for-loop"
+    assert workload("step", optimizer="adam-foreach").implementation == "foreach"
+    assert workload("train_step", optimizer="manual").implementation == "for-loop"
+
+
+def test_plan_run_round_calls_setup_first() -> None:
+    calls: list[str] = []
+    Plan(lambda: calls.append("target"), lambda: calls.append("setup")).run_round()
+    Plan(lambda: calls.append("target")).run_round()
+    assert calls == ["setup", "target", "target"]
+
+
+MEGA = 1e6
+
+
+def flops(phase: str, batch_size: int = 1, optimizer: str = "sgd") -> int:
+    return count_flops(workload(phase, optimizer=optimizer, batch_size=batch_size).plan(phase))
+
+
+def test_forward_flops_per_sample() -> None:
+    assert flops("forward") / MEGA == pytest.approx(28.9, rel=0.005)
+    assert flops("forward", batch_size=3) == 3 * flops("forward")
+
+
+def test_train_step_flops_per_sample() -> None:
+    assert flops("train_step") / MEGA == pytest.approx(84.9, rel=0.005)
+
+
+def test_backward_flops_are_the_rest_of_the_train_step() -> None:
+    assert flops("backward") == flops("train_step") - flops("forward")
+
+
+@pytest.mark.parametrize(
+    ("phase", "optimizer"), [("loss", "sgd"), ("zero_grad", "sgd"), ("step", "sgd"), ("step", "adam")]
+)
+def test_phases_without_matmuls_count_zero(phase: str, optimizer: str) -> None:
+    assert flops(phase, optimizer=optimizer) == 0
+
+
+@CUDA
+@pytest.mark.parametrize("phase", PHASES)
+def test_every_phase_runs_on_cuda(phase: str) -> None:
+    w = workload(phase, device="cuda")
+    w.warm_up()
+    plan = w.plan(phase)
+    for _ in range(2):
+        plan.run_round()
+    torch.cuda.synchronize()
+    assert next(w.net.parameters()).is_cuda
+    assert torch.isfinite(w.compute_loss()).all()

@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from reports import build
+from reports import build, compare
 from reports.load import ReportError
 
 # Each command module provides add_arguments(parser) and main(args) -> int.
-COMMANDS = {"build": build}
+COMMANDS = {"build": build, "compare": compare}
 
 
 def parser() -> argparse.ArgumentParser:

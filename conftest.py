@@ -29,8 +29,11 @@ QUICK_MAX_TIME = "0.1"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("netbench", "netbench case selection")
     add_case_options(group.addoption)
-    group.addoption("--crosscheck", action="store_true",
-                    help="also time each repeatable phase with torch.utils.benchmark.Timer (extra_info reference_median)")
+    group.addoption(
+        "--crosscheck",
+        action="store_true",
+        help="also time each repeatable phase with torch.utils.benchmark.Timer (extra_info reference_median)",
+    )
     group.addoption("--results-root", default="results", help="where run folders go (default: results)")
     group.addoption("--no-report", action="store_true", help="write benchmark.json only, no report")
 

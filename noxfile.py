@@ -42,6 +42,13 @@ def report(session: nox.Session) -> None:
 
 
 @nox.session
+def profile(session: nox.Session) -> None:
+    """Profile the train step of each case (options as for bench); writes TensorBoard traces to a new run folder."""
+    install(session, "profile")
+    session.run("python", "-m", "bench.profiler", *session.posargs)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The suite's own tests (fast, no GPU needed; CUDA tests skip without one)."""
     install(session, "test")

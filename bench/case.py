@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 
@@ -30,7 +31,8 @@ OPTIMIZERS = {
 }
 DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")
 DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
-QUICK = {"batch_sizes": (1, 16), "optimizers": ("sgd",)}
+QUICK_BATCH_SIZES = (1, 16)
+QUICK_OPTIMIZERS = ("sgd",)
 # A phase that does not depend on a dimension records NONE for it, so the
 # matrix never times the same work twice under different names.
 NONE = "none"
@@ -127,10 +129,10 @@ class Selection:
     threads: tuple[int, ...]
 
     @classmethod
-    def from_options(cls, get: Callable[[str], object]) -> Selection:
+    def from_options(cls, get: Callable[[str], Any]) -> Selection:
         """Parse from parsed options, `get` mapping a dest name (batch_sizes) to its value."""
         names = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads")
-        return cls.parse(*(get(n) for n in names), quick=bool(get("quick")))  # type: ignore[arg-type]
+        return cls.parse(**{n: get(n) for n in names}, quick=bool(get("quick")))
 
     @classmethod
     def parse(
@@ -143,15 +145,14 @@ class Selection:
         threads: str | None = None,
         quick: bool = False,
     ) -> Selection:
-        preset = QUICK if quick else {}
         return cls(
             devices=parse_choices("--device", device, DEVICES) if device is not None else present_devices(),
             batch_sizes=parse_positive_ints("--batch-sizes", batch_sizes)
             if batch_sizes is not None
-            else preset.get("batch_sizes", DEFAULT_BATCH_SIZES),
+            else (QUICK_BATCH_SIZES if quick else DEFAULT_BATCH_SIZES),
             optimizers=parse_choices("--optimizers", optimizers, tuple(OPTIMIZERS))
             if optimizers is not None
-            else preset.get("optimizers", DEFAULT_OPTIMIZERS),
+            else (QUICK_OPTIMIZERS if quick else DEFAULT_OPTIMIZERS),
             phases=parse_choices("--phases", phases, PHASES) if phases is not None else PHASES,
             losses=parse_choices("--loss", loss, LOSSES) if loss is not None else ("mse",),
             threads=parse_positive_ints("--threads", threads, logical_cores())

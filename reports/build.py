@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +49,7 @@ def headline(df: pd.DataFrame, run: Run) -> list[str]:
     lines = []
     steps = df[df["phase"] == "train_step"]
     for (device, threads), part in steps.groupby(["device", "threads"]):
-        best = part.loc[part["throughput"].idxmax()]
+        best = part.nlargest(1, "throughput").iloc[0]
         lines.append(
             f"**{device}, {threads} threads**: fastest train step is {best['optimizer']} at batch "
             f"{best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
@@ -66,15 +67,24 @@ def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
     sections = []
     for label, part in tables.groups(df):
         slug = label.replace(", ", "-t").split(" ")[0]
-        latency_plot = save_plot(out, f"latency-{slug}", lambda ax, p=part: plots.plot_latency(p, ax),
-                                 f"Latency per phase: {label}", (8, 5.5))
-        sections.append(Section(
-            f"Time per phase: {label}",
-            ["Median time per call, IQR in brackets. forward, loss and backward do not depend on the optimizer "
-             "and are timed once; zero_grad, step and train_step are timed per optimizer."],
-            [Table(tables.latency(part))],
-            [Figure(latency_plot, f"Latency vs batch size per phase ({label}), log-log")],
-        ))
+        latency_plot = save_plot(
+            out,
+            f"latency-{slug}",
+            partial(plots.plot_latency, part),
+            f"Latency per phase: {label}",
+            (8, 5.5),
+        )
+        sections.append(
+            Section(
+                f"Time per phase: {label}",
+                [
+                    "Median time per call, IQR in brackets. forward, loss and backward do not depend on the optimizer "
+                    "and are timed once; zero_grad, step and train_step are timed per optimizer."
+                ],
+                [Table(tables.latency(part))],
+                [Figure(latency_plot, f"Latency vs batch size per phase ({label}), log-log")],
+            )
+        )
         sections.append(breakdown_section(part, label, slug, out))
         sections.append(optimizer_section(part, label, slug, out))
         sections.append(Section(f"Achieved GFLOP/s: {label}", [FLOPS_NOTE], [Table(tables.gflops(part))]))
@@ -85,7 +95,7 @@ def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
     loss = next((v for v in part["loss"].unique() if v != "none"), "none")
     one_loss = part[part["loss"].isin([loss, "none"])]
     panels: list[tuple[str, Callable[[Axes], Axes]]] = [
-        (f"batch {b}", lambda ax, g=g: plots.plot_breakdown(g, ax))
+        (f"batch {b}", partial(plots.plot_breakdown, g))
         for b, g in one_loss.groupby("batch_size")
         if (g["phase"] == "train_step").any()
     ]
@@ -95,9 +105,11 @@ def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
     throughput = tables.throughput(part)
     return Section(
         f"Where the train step goes: {label}",
-        ["Train-step throughput in samples/s per optimizer and batch size, then each phase's median "
-         "stacked against the measured train step (black bar): the gap is Python and allocator work "
-         "between phases that no single phase owns."],
+        [
+            "Train-step throughput in samples/s per optimizer and batch size, then each phase's median "
+            "stacked against the measured train step (black bar): the gap is Python and allocator work "
+            "between phases that no single phase owns."
+        ],
         [Table(throughput, "train-step throughput, samples/s")],
         [Figure(path, f"Train step broken into phases per optimizer ({label})")],
     )
@@ -108,10 +120,17 @@ def optimizer_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
     steps = part[part["phase"] == "step"]
     if steps.empty:
         return Section(f"Optimizer step: {label}", ["No step phase in this run."])
-    path = save_plot(out, f"step-cost-{slug}", lambda ax: plots.plot_step_cost(part, ax),
-                     f"Optimizer step per implementation ({label})", (7, 0.5 * len(steps["optimizer"].unique()) + 2))
-    text = ["Median optimizer.step(); in brackets, relative to the manual update "
-            "`for f in net.parameters(): f.data.sub_(f.grad.data * lr)` at the same batch size."]
+    path = save_plot(
+        out,
+        f"step-cost-{slug}",
+        partial(plots.plot_step_cost, part),
+        f"Optimizer step per implementation ({label})",
+        (7, 0.5 * len(steps["optimizer"].unique()) + 2),
+    )
+    text = [
+        "Median optimizer.step(); in brackets, relative to the manual update "
+        "`for f in net.parameters(): f.data.sub_(f.grad.data * lr)` at the same batch size."
+    ]
     table = [Table(cost)] if cost is not None else []
     if cost is None:
         text.append("The manual update is not in this run (add `--optimizers ...,manual`), so no ratios.")
@@ -122,10 +141,16 @@ def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
     sections = []
     check = tables.crosscheck(df)
     if check is not None:
-        sections.append(Section("Harness cross-check", [
-            "Suite median / torch.utils.benchmark.Timer.blocked_autorange median at the same thread count, "
-            "measured in the same process (reference in brackets). 1.000 means the harness adds nothing."],
-            [Table(check)]))
+        sections.append(
+            Section(
+                "Harness cross-check",
+                [
+                    "Suite median / torch.utils.benchmark.Timer.blocked_autorange median at the same thread count, "
+                    "measured in the same process (reference in brackets). 1.000 means the harness adds nothing."
+                ],
+                [Table(check)],
+            )
+        )
     flagged = tables.noisy(df)
     text = [f"{len(flagged)} of {len(df)} figures have an IQR above {NOISY_IQR:.0%} of their median."]
     if len(flagged):
@@ -138,15 +163,18 @@ def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
 
 def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
     (out / PLOTS).mkdir(exist_ok=True)
-    throughput_plot = save_plot(out, "throughput", lambda ax: plots.plot_throughput(df, ax),
-                                "Train-step throughput", (7, 4.5))
+    throughput_plot = save_plot(
+        out, "throughput", partial(plots.plot_throughput, df), "Train-step throughput", (7, 4.5)
+    )
     sections = [
         Section("Machine", [], [Table(tables.machine(run.facts))]),
         *group_sections(df, out),
         Section("Throughput across devices", [], [], [Figure(throughput_plot, "Train-step samples/s vs batch size")]),
         *quality_sections(df, run),
-        Section("Files", [f"`{run.path.name}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per "
-                          f"case), `{PLOTS}/`"]),
+        Section(
+            "Files",
+            [f"`{run.path.name}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per case), `{PLOTS}/`"],
+        ),
     ]
     return Document(f"netbench report: {machine_label(run)}", headline(df, run), sections)
 

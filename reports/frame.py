@@ -18,7 +18,10 @@ def machine_label(run: Run) -> str:
     """A short name for the machine: host, CPU model, and GPU name where there is one."""
     facts = run.facts
     gpus = facts.get("gpus") or []
-    parts = [facts.get("hostname") or run.machine.get("node", "?"), facts.get("cpu_model") or run.machine.get("processor")]
+    parts = [
+        facts.get("hostname") or run.machine.get("node", "?"),
+        facts.get("cpu_model") or run.machine.get("processor"),
+    ]
     if gpus:
         parts.append(gpus[0]["name"])
     return " / ".join(str(p) for p in parts if p)
@@ -48,8 +51,13 @@ def tidy(run: Run) -> pd.DataFrame:
 def rounds(run: Run) -> pd.DataFrame:
     """Long form: one row per timed round (seconds per call), for statistics across runs."""
     frames = [
-        pd.DataFrame({**{d: b["extra_info"][d] for d in DIMENSIONS}, "round": range(len(b["stats"]["data"])),
-                      "seconds": b["stats"]["data"]})
+        pd.DataFrame(
+            {
+                **{d: b["extra_info"][d] for d in DIMENSIONS},
+                "round": range(len(b["stats"]["data"])),
+                "seconds": b["stats"]["data"],
+            }
+        )
         for b in run.benchmarks
     ]
     columns = [*DIMENSIONS, "round", "seconds"]

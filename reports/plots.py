@@ -34,8 +34,14 @@ def plot_latency(df: pd.DataFrame, ax: Axes) -> Axes:
     for name, line in labelled.sort_values(["order", "batch_size"]).groupby("series", sort=False):
         first = line.iloc[0]
         style = optimizers.index(first["optimizer"])
-        ax.plot(line["batch_size"], line["median"], label=name, color=f"C{PHASES.index(first['phase'])}",
-                linestyle=LINESTYLES[style % len(LINESTYLES)], marker=MARKERS[style % len(MARKERS)])
+        ax.plot(
+            line["batch_size"],
+            line["median"],
+            label=name,
+            color=f"C{PHASES.index(first['phase'])}",
+            linestyle=LINESTYLES[style % len(LINESTYLES)],
+            marker=MARKERS[style % len(MARKERS)],
+        )
     batch_axis(ax, sorted(df["batch_size"].unique()))
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(SECONDS)
@@ -75,7 +81,9 @@ def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
         heights = table[part].fillna(0)
         ax.bar(table.index, heights, bottom=bottom, label=part)
         bottom += heights
-    ax.scatter(table.index, table["train_step"], marker="_", s=600, color="black", zorder=3, label="train_step measured")
+    ax.scatter(
+        table.index, table["train_step"], marker="_", s=600, color="black", zorder=3, label="train_step measured"
+    )
     ax.yaxis.set_major_formatter(SECONDS)
     ax.set_ylabel("median time")
     ax.tick_params(axis="x", labelrotation=30)

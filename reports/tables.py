@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -94,9 +95,9 @@ def skipped(records: list[dict[str, object]]) -> pd.DataFrame:
     return summary[["device", "cases", "reason"]]
 
 
-def machine(facts: dict[str, object]) -> pd.DataFrame:
+def machine(facts: dict[str, Any]) -> pd.DataFrame:
     gpus = facts.get("gpus") or []
     shown = {k: v for k, v in facts.items() if k != "gpus" and v is not None}
-    for i, gpu in enumerate(gpus):  # type: ignore[attr-defined]
+    for i, gpu in enumerate(gpus):
         shown[f"gpu {i}"] = f"{gpu['name']} (sm {gpu['capability']}, {gpu['memory_bytes'] / 2**30:.0f} GiB)"
     return pd.DataFrame({"fact": list(shown), "value": [str(v) for v in shown.values()]})

@@ -56,7 +56,7 @@ def operator_shares(steps: pd.DataFrame, top: int = TOP_IN_PLOT) -> pd.DataFrame
     shares = steps.assign(share=steps["self_cpu_us"] / steps.groupby("case")["self_cpu_us"].transform("sum"))
     leaders = shares.groupby("operator")["share"].sum().nlargest(top).index
     shares["operator"] = shares["operator"].where(shares["operator"].isin(leaders), OTHER)
-    return shares.groupby(["case", "operator"], sort=False, as_index=False)["share"].sum()
+    return shares.groupby(["case", "operator"], sort=False)["share"].sum().reset_index()
 
 
 def plot_operator_share(df: pd.DataFrame, ax: Axes) -> Axes:

@@ -131,7 +131,9 @@ def load_sources(paths: Sequence[Path], labels: Sequence[str] = ()) -> tuple[lis
     for file in files:
         unique.setdefault(file.resolve(), file)
     runs, copies = distinct([load_run(file) for file in unique.values()])
-    notes = [f"{copy.path} is byte-identical to {first.path}: the same run twice, compared once" for copy, first in copies]
+    notes = [
+        f"{copy.path} is byte-identical to {first.path}: the same run twice, compared once" for copy, first in copies
+    ]
     if len(runs) < 2 and copies:
         copy, first = copies[0]
         raise ReportError(f"{first.path} and {copy.path} are byte-identical (the same run twice); nothing to compare")

@@ -58,8 +58,14 @@ def samples(long: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, tuple[np.nda
 
 def compare_one(base: tuple[np.ndarray, int], mine: tuple[np.ndarray, int], alpha: float, min_effect: float) -> dict:
     c = compare_rounds(base[0], mine[0], alpha, min_effect)
-    return {**vars(c), "speedup": c.speedup, "rounds": len(mine[0]), "baseline_rounds": len(base[0]),
-            "threads": mine[1], "baseline_threads": base[1]}
+    return {
+        **vars(c),
+        "speedup": c.speedup,
+        "rounds": len(mine[0]),
+        "baseline_rounds": len(base[0]),
+        "threads": mine[1],
+        "baseline_threads": base[1],
+    }
 
 
 def missing_row(verdict: str, mine: tuple[np.ndarray, int] | None, base: tuple[np.ndarray, int] | None) -> dict:

@@ -29,7 +29,9 @@ def plot_speedup(table: pd.DataFrame, ax: Axes) -> Axes:
     ax.set_xscale("log")
     ax.set_yticks(y, rows["case"], fontsize=7)
     ax.set_xlabel("speedup against the baseline (baseline time / this time; log scale)")
-    ax.legend(handles=[Patch(color=c, label=v) for v, c in COLORS.items()], fontsize=7, loc="lower right")
+    # Outside the axes: inside, it would hide the longest bars.
+    handles = [Patch(color=c, label=v) for v, c in COLORS.items()]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax
 
 
@@ -44,6 +46,9 @@ def plot_throughput(frame: pd.DataFrame, ax: Axes, by: tuple[str, ...] = ("machi
         ax.plot(line["batch_size"], line["throughput"], marker="o", label=name)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    sizes = sorted(frame["batch_size"].unique())
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.grid(True, which="both", alpha=0.3)
     ax.set_xlabel("batch size")
     ax.set_ylabel("samples per second")
     ax.legend(fontsize=7)

@@ -90,8 +90,9 @@ def compare_rounds(
     base_median, median = float(np.median(baseline)), float(np.median(other))
     low, high = ratio_interval(baseline, other)
     u, p = mann_whitney(baseline, other)
-    return Comparison(base_median, median, median / base_median, low, high, u, p,
-                      verdict(low, high, p, alpha, min_effect))
+    return Comparison(
+        base_median, median, median / base_median, low, high, u, p, verdict(low, high, p, alpha, min_effect)
+    )
 
 
 def geometric_mean(values: np.ndarray) -> float:

@@ -1,0 +1,316 @@
+"""Compare runs from several machines: one verdict per shared case, written to a new comparison folder.
+
+`python -m reports compare RUN [RUN ...]` (or `nox -s compare -- RUN ...`); each RUN is a run folder,
+a benchmark.json, or a folder with runs anywhere below it (downloaded CI artifacts). Exit status:
+0 compared, 1 the --fail-slower gate failed, 2 no comparison could be made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure as MplFigure
+
+from reports import markdown, units
+from reports.document import Document, Figure, Section, Table
+from reports.load import ReportError
+from reports.sources import Source, load_sources, pick_baseline
+from reports.speedup import all_tidy, compare, extremes, gate, join_keys, presence, shared, summary
+from reports.speedup_plots import plot_speedup, plot_throughput
+from reports.stats import ALPHA, CONFIDENCE, FASTER, MAX_ROUNDS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
+
+RESULTS_ROOT = Path("results")
+THROUGHPUT_PHASE = "train_step"
+
+
+def percent(text: str) -> float:
+    """'10%' or '10' -> 0.10."""
+    try:
+        value = float(text.strip().removesuffix("%")) / 100
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage (e.g. 10%)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a percentage of 0 or more")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN",
+        help="run folders, benchmark.json files, or folders holding runs at any depth",
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="call the run at or under PATH by NAME (default: host / CPU / GPU); repeatable",
+    )
+    parser.add_argument(
+        "--baseline", metavar="LABEL|PATH", help="the run the others are measured against (default: the first)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="the folder to write; must be new or empty (default: results/compare-<UTC time>/)"
+    )
+    parser.add_argument(
+        "--fail-slower",
+        type=percent,
+        metavar="PCT",
+        help="exit 1 when a case is significantly "
+        "slower than the baseline by more than PCT (e.g. 10%%), naming the cases",
+    )
+    parser.add_argument(
+        "--min-effect",
+        type=percent,
+        default=MIN_EFFECT,
+        metavar="PCT",
+        help=f"smallest change called a difference (default: {MIN_EFFECT:.0%})",
+    )
+
+
+# ---- formatting -----------------------------------------------------------------------------
+
+
+def times(speedup: float) -> str:
+    return f"{units.sig3(speedup)}x"
+
+
+def interval(ci_low: float, ci_high: float) -> str:
+    """The interval of the time ratio, shown as one of the speedup (its reciprocal)."""
+    return f"{times(1 / ci_high)} - {times(1 / ci_low)}"
+
+
+def p_value(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# ---- the document ---------------------------------------------------------------------------
+
+
+def differences(sources: Sequence[Source]) -> list[str]:
+    """What differs between the runs besides the machine, stated before any figure."""
+    lines = []
+    torch = {s.label: s.run.facts.get("torch_version", "?") for s in sources}
+    if len(set(torch.values())) > 1:
+        lines.append("**torch versions differ**: " + ", ".join(f"{k} {v}" for k, v in torch.items()))
+    threads = {s.label: ",".join(map(str, s.threads)) for s in sources}
+    if len(set(threads.values())) > 1:
+        lines.append(
+            "**thread counts differ**: "
+            + ", ".join(f"{k} {v}" for k, v in threads.items())
+            + "; each run's cases are compared at its own thread count, so the ratios include its effect"
+        )
+    return lines
+
+
+def machine_lines(table: pd.DataFrame) -> list[str]:
+    lines = []
+    for _, r in summary(table).iterrows():
+        counts = ", ".join(f"{int(r.get(v, 0))} {v}" for v in (FASTER, SLOWER, SAME))
+        lines.append(
+            f"**{r['machine']}**: geometric-mean speedup {times(r['geomean_speedup'])} "
+            f"over {int(r['cases'])} shared cases ({counts})"
+        )
+    return lines
+
+
+def headline(sources: Sequence[Source], baseline: int, table: pd.DataFrame, extra: list[str]) -> list[str]:
+    missing = len(table) - len(shared(table))
+    lines = [f"Baseline: **{sources[baseline].label}** ({sources[baseline].run.path})", *machine_lines(table)]
+    lines += differences(sources)
+    if missing:
+        lines.append(f"{missing} case-run pairs are not in both runs: listed under *Cases not in every run*")
+    return lines + extra
+
+
+def runs_table(sources: Sequence[Source], baseline: int) -> Table:
+    rows = [
+        {
+            "run": s.label + (" (baseline)" if i == baseline else ""),
+            "file": str(s.run.path),
+            "host": s.run.facts.get("hostname", "?"),
+            "CPU": s.run.facts.get("cpu_model", "?"),
+            "GPU": ", ".join(g["name"] for g in s.run.facts.get("gpus") or []) or "-",
+            "torch": s.run.facts.get("torch_version", "?"),
+            "threads": ",".join(map(str, s.threads)),
+            "cases": str(len(s.run.benchmarks)),
+            "taken": s.run.datetime or "?",
+        }
+        for i, s in enumerate(sources)
+    ]
+    return Table(pd.DataFrame(rows))
+
+
+def cases_table(rows: pd.DataFrame, caption: str = "") -> Table:
+    frame = pd.DataFrame({
+        "case": rows["case"],
+        "run": rows["machine"],
+        "baseline": rows["baseline_median"].map(units.seconds),
+        "this run": rows["median"].map(units.seconds),
+        "speedup": rows["speedup"].map(times),
+        f"{CONFIDENCE:.0%} interval": list(map(interval, rows["ci_low"], rows["ci_high"])),
+        "p": rows["p"].map(p_value),
+        "verdict": rows["verdict"],
+    })  # fmt: skip
+    return Table(frame, caption)
+
+
+def phase_table(table: pd.DataFrame) -> Table:
+    by_phase = summary(table, ("phase", "machine"))
+    wide = by_phase.pivot(index="phase", columns="machine", values="geomean_speedup").map(times)
+    return Table(wide.reset_index(), "geometric-mean speedup of the shared cases of each phase")
+
+
+def summary_section(table: pd.DataFrame) -> Section:
+    wins, losses = extremes(table, FASTER), extremes(table, SLOWER)
+    text = [] if len(wins) else ["No case is significantly faster than the baseline."]
+    text += [] if len(losses) else ["No case is significantly slower than the baseline."]
+    tables = [phase_table(table)]
+    tables += [cases_table(wins, "biggest wins")] if len(wins) else []
+    tables += [cases_table(losses, "biggest losses")] if len(losses) else []
+    return Section("Summary", text, tables)
+
+
+def method_section(min_effect: float, threshold: float | None) -> Section:
+    band = f"{1 / (1 + min_effect):.3f} .. {1 + min_effect:.3f}"
+    text = [
+        "*speedup* is the baseline's median time over this run's median time (above 1: faster). "
+        f"The {CONFIDENCE:.0%} interval is a percentile bootstrap of the ratio of medians from the raw rounds "
+        f"({RESAMPLES} resamples, each side resampled on its own, at most {MAX_ROUNDS} rounds drawn per resample, "
+        "fixed seed). *p* is the two-sided Mann-Whitney U test of the rounds (scipy.stats.mannwhitneyu).",
+        f"A case is **faster** or **slower** only when p < {ALPHA} *and* the whole interval of the time ratio lies "
+        f"outside {band}; otherwise there is no significant difference. The test alone flags tiny drifts once there "
+        "are hundreds of rounds, and rounds taken one after another on a busy machine are not independent; the "
+        f"band ({min_effect:.0%}, `--min-effect`) is the size of change this suite can vouch for.",
+    ]
+    if threshold is not None:
+        text.append(
+            f"Gate (`--fail-slower {threshold:.0%}`): fails on a case with a *slower* verdict whose whole "
+            f"interval lies above {1 + threshold:.2f} times the baseline's time."
+        )
+    return Section("How to read this", text)
+
+
+def presence_section(sources: Sequence[Source], keys: Sequence[str]) -> Section:
+    frame = presence(sources, keys)
+    if frame.empty:
+        return Section("Cases not in every run", ["Every case is in every run."])
+    return Section(
+        "Cases not in every run", ["yes: timed; skipped: skipped by that run; -: not asked for."], [Table(frame)]
+    )
+
+
+# ---- figures ----------------------------------------------------------------------------------
+
+
+def save(figure: MplFigure, out: Path, name: str) -> Path:
+    figure.savefig(out / name, dpi=110, bbox_inches="tight")
+    return Path(name)
+
+
+def speedup_figures(table: pd.DataFrame, out: Path, baseline: str) -> list[Figure]:
+    figures = []
+    for i, (label, rows) in enumerate(shared(table).groupby("machine", sort=False), start=1):
+        fig = MplFigure(figsize=(8, 1.2 + 0.22 * len(rows)))
+        plot_speedup(rows, fig.add_subplot()).set_title(f"{label} against {baseline}", fontsize=9)
+        figures.append(Figure(save(fig, out, f"speedup-{i}.png"), f"speedup per case: {label} against {baseline}"))
+    return figures
+
+
+def throughput_figure(sources: Sequence[Source], keys: Sequence[str], out: Path) -> list[Figure]:
+    rows = all_tidy(sources)
+    rows = rows[rows["phase"] == THROUGHPUT_PHASE]
+    if rows.empty:
+        return []
+    # One optimizer and loss, so that each line is one curve: sgd (the source's) where there is one.
+    optimizer = "sgd" if "sgd" in set(rows["optimizer"]) else sorted(rows["optimizer"])[0]
+    loss = sorted(rows["loss"])[0]
+    rows = rows[(rows["optimizer"] == optimizer) & (rows["loss"] == loss)]
+    by = ("machine", "device", "threads") if "threads" in keys else ("machine", "device")
+    fig = MplFigure(figsize=(7, 4.5))
+    plot_throughput(rows, fig.add_subplot(), by)
+    caption = f"{THROUGHPUT_PHASE} throughput against batch size ({optimizer}, {loss} loss)"
+    return [Figure(save(fig, out, "throughput.png"), caption)]
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+
+def output_folder(out: Path | None) -> Path:
+    """A folder no earlier comparison uses: --out if new or empty, else results/compare-<UTC time>[-n]."""
+    if out is not None:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ReportError(f"--out {out}: exists and is not an empty folder; comparisons never overwrite")
+        return out
+    base = f"compare-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    folder, n = RESULTS_ROOT / base, 1
+    while folder.exists():
+        n += 1
+        folder = RESULTS_ROOT / f"{base}-{n}"
+    return folder
+
+
+def gate_line(failing: pd.DataFrame, threshold: float, baseline: str) -> str:
+    names = "; ".join(
+        f"{r['case']} on {r['machine']} ({1 / r['speedup']:.2f}x the time)" for _, r in failing.iterrows()
+    )
+    return f"{len(failing)} case(s) slower than {baseline} by more than {threshold:.0%}: {names}"
+
+
+def build_document(
+    sources: Sequence[Source], baseline: int, table: pd.DataFrame, out: Path, extra: list[str], args: argparse.Namespace
+) -> Document:
+    keys = join_keys(sources)
+    base = sources[baseline].label
+    rows = shared(table)
+    sections = [
+        Section("Runs", tables=[runs_table(sources, baseline)]),
+        summary_section(table),
+        Section("Every shared case", tables=[cases_table(rows)]),
+        Section("Speedup per case", figures=speedup_figures(table, out, base)),
+        Section("Throughput", figures=throughput_figure(sources, keys, out)),
+        presence_section(sources, keys),
+        method_section(args.min_effect, args.fail_slower),
+    ]
+    title = "Comparison: " + " vs ".join(s.label for s in sources)
+    return Document(title, headline(sources, baseline, table, extra), sections)
+
+
+def main(args: argparse.Namespace) -> int:
+    sources, notes = load_sources(args.runs, args.label)
+    baseline = pick_baseline(sources, args.baseline)
+    table = compare(sources, baseline, min_effect=args.min_effect)
+    if shared(table).empty:
+        raise ReportError("the runs have no case in common: " + "; ".join(f"{s.run.path}" for s in sources))
+    out = output_folder(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = sources[baseline].label
+    failing = gate(table, args.fail_slower) if args.fail_slower is not None else table.iloc[:0]
+    extra = [*notes]
+    if args.fail_slower is not None:
+        extra.append(
+            "Gate: "
+            + (
+                f"**failed**, {gate_line(failing, args.fail_slower, base)}"
+                if len(failing)
+                else f"passed, no case is significantly slower by more than {args.fail_slower:.0%}"
+            )
+        )
+    doc = build_document(sources, baseline, table, out, extra, args)
+    (out / "compare.md").write_text(markdown.render(doc), encoding="utf-8")
+    table.assign(baseline=base).to_csv(out / "compare.csv", index=False)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"comparison: {out / 'compare.md'}")
+    if len(failing):
+        print(f"gate failed: {gate_line(failing, args.fail_slower, base)}", file=sys.stderr)
+        return 1
+    return 0

@@ -49,6 +49,18 @@ def profile(session: nox.Session) -> None:
 
 
 @nox.session
+def compare(session: nox.Session) -> None:
+    """Compare runs of several machines (run folders, JSON files, CI artifacts); writes results/compare-<time>/.
+
+    Options (--baseline, --label NAME=PATH, --out, --fail-slower 10%): see README, Comparing machines.
+    """
+    if not session.posargs:
+        session.error("name the runs to compare: nox -s compare -- RUN RUN ... (see README, Comparing machines)")
+    install(session)
+    session.run("python", "-m", "reports", "compare", *session.posargs)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The suite's own tests (fast, no GPU needed; CUDA tests skip without one)."""
     install(session, "test")

@@ -20,7 +20,8 @@ from bench.optimizer import UnsupportedOptimizer
 from bench.run import LATEST
 from reports import operators
 from reports.load import ReportError
-from tests.conftest import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 
 TINY = ("--device", "cpu", "--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1")
 CASE = "cpu-b2-train_step-sgd-mse-t1"

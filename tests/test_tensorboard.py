@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("torch_tb_profiler", reason="needs the profile dependency group")
 pytest.importorskip("tensorboard", reason="needs the profile dependency group")

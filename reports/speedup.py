@@ -102,7 +102,8 @@ def compare(
             else:
                 row = compare_one(base, mine, alpha, min_effect)
             rows.append({**dict(zip(keys, case, strict=True)), "machine": source.label, **row})
-    frame = pd.DataFrame(rows, columns=[*keys, "machine", *RESULT_COLUMNS])
+    # Joined on threads, a run's thread count is the case's: one column, not two.
+    frame = pd.DataFrame(rows, columns=[*keys, "machine", *(c for c in RESULT_COLUMNS if c not in keys)])
     frame.insert(0, "case", [case_name(r, keys) for _, r in frame.iterrows()])
     return frame
 

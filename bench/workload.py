@@ -90,11 +90,18 @@ class Workload:
         return Plan(lambda: self.optimizer.zero_grad(set_to_none=True), setup)
 
     def _plan_step(self) -> Plan:
-        # step reads the gradients but does not consume them, so one backward serves
-        # every round; the values drift but the work per step is the same.
+        # step reads the gradients without consuming them, so one backward serves every
+        # round. Thousands of steps along the same gradient would drive the weights to inf,
+        # so each round starts from the same weights again (untimed).
         self.optimizer.zero_grad(set_to_none=True)
         self.compute_loss().backward()
-        return Plan(self.optimizer.step)
+        start = [p.detach().clone() for p in self.params]
+
+        def setup() -> None:
+            with torch.no_grad():
+                torch._foreach_copy_(self.params, start)
+
+        return Plan(self.optimizer.step, setup)
 
     def _plan_train_step(self) -> Plan:
         return Plan(self.train_step)

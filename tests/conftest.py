@@ -1,0 +1,41 @@
+"""Shared test helpers: one torch thread, and the benchmarks run as a user runs them (a pytest subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.timer import torch_threads
+
+REPO = Path(__file__).resolve().parents[1]
+# Short timing so a smoke run takes seconds; the cache plugin would write into the repo.
+FAST = ("--benchmark-max-time", "0.01", "--benchmark-min-rounds", "2", "-p", "no:cacheprovider")
+
+
+def start_bench(results_root: Path, *args: str) -> subprocess.Popen[str]:
+    """`python -m pytest bench/test_phases.py ARGS` from the repo root, started, not awaited."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    argv = [sys.executable, "-m", "pytest", "bench/test_phases.py", *FAST, "--results-root", str(results_root), *args]
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def run_bench(results_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return finish(start_bench(results_root, *args))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    # On a shared 2-core box, two spinning OpenMP threads per process make the tests 5x slower
+    # whenever anything else runs; correctness does not depend on the thread count.
+    with torch_threads(1):
+        yield

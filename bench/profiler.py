@@ -242,29 +242,33 @@ def write_record(run_dir: Path, facts: dict[str, object]) -> None:
 
 
 def run(selection: Selection, results_root: Path, say: Callable[[str], None]) -> Path | None:
-    """Profile every runnable case into a new run folder; None when nothing could run."""
-    prepared = [(case, prepare(case)) for case in step_cases(selection)]
-    skipped = [{"case": c.id, **c.as_dict(), "reason": w} for c, w in prepared if isinstance(w, str)]
-    for s in skipped:
-        say(f"skipped {s['case']}: {s['reason']}")
-    runnable = [(c, w) for c, w in prepared if isinstance(w, Workload)]
-    if not runnable:
+    """Profile every runnable case into a new run folder; None (and no folder) when nothing could run."""
+    allocator = pin_heap()  # as the benchmarks do, so profiles see the heap they saw
+    run_dir: Path | None = None
+    profiled: list[dict[str, object]] = []
+    skipped: list[dict[str, object]] = []
+    for case in step_cases(selection):
+        workload = prepare(case)  # one at a time: a full matrix of Nets and optimizers need not be held at once
+        if isinstance(workload, str):
+            skipped.append({"case": case.id, **case.as_dict(), "reason": workload})
+            say(f"skipped {case.id}: {workload}")
+            continue
+        if run_dir is None:
+            run_dir = new_run_dir(results_root)
+            run_dir.mkdir(parents=True)  # claims the id: a concurrent run gets FileExistsError, not our folder
+        profiled.append(summarize(profile_case(workload, run_dir / "traces" / case.id), case, run_dir))
+        say(f"profiled {case.id}: {profiled[-1]['step_ms']:.2f} ms per step under the profiler")
+    if run_dir is None:
         say("netbench: no case was profiled, nothing saved")
         return None
-    allocator = pin_heap()  # as the benchmarks do, so profiles see the heap they saw
-    run_dir = new_run_dir(results_root)
-    run_dir.mkdir(parents=True)  # claims the id: a concurrent run gets FileExistsError, not our folder
-    profiled = []
-    for case, workload in runnable:
-        prof = profile_case(workload, run_dir / "traces" / case.id)
-        profiled.append(summarize(prof, case, run_dir))
-        say(f"profiled {case.id}: {profiled[-1]['step_ms']:.2f} ms per step under the profiler")
+    schedule_ = {"wait": WAIT, "warmup": WARMUP, "active": ACTIVE}
+    selected = {k: list(v) for k, v in vars(selection).items()}
     write_record(
         run_dir,
         {
             "allocator": allocator,
-            "schedule": {"wait": WAIT, "warmup": WARMUP, "active": ACTIVE},
-            "selection": {k: list(v) for k, v in vars(selection).items()},
+            "schedule": schedule_,
+            "selection": selected,
             "profiled": profiled,
             "skipped": skipped,
         },

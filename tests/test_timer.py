@@ -41,7 +41,7 @@ def test_clock_for_cpu_is_perf_counter() -> None:
     assert clock_for("cpu") is time.perf_counter
 
 
-def test_clock_for_cuda_synchronizes() -> None:
+def test_clock_for_cuda_is_cuda_clock() -> None:
     assert clock_for("cuda") is cuda_clock
 
 
@@ -79,6 +79,5 @@ def test_cuda_clock_waits_for_the_kernel() -> None:
     finished = cuda_clock() - start
     # ~11 TFLOP of matmuls take milliseconds even on an H100; launching them takes microseconds.
     assert finished > 10 * launched
-    assert not torch.cuda.is_current_stream_capturing()
     start = cuda_clock()
     assert cuda_clock() - start < finished  # an empty queue returns at once

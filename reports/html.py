@@ -1,0 +1,192 @@
+"""Render a Document as one self-contained HTML page: plots inlined as data URIs, no network, no script needed."""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup, escape
+
+from reports.document import Document, Figure, Section, Table
+
+# Markdown inline syntax the report code writes: `code`, **strong**, *em*, [text](href).
+# Matched on text that is already HTML-escaped, so nothing a name contains can become markup.
+INLINE = re.compile(
+    r"`(?P<code>[^`]+)`"
+    r"|\*\*(?P<strong>.+?)\*\*"
+    r"|\[(?P<label>[^\]]+)\]\((?P<href>[^)\s]+)\)"
+    r"|(?<![\w*])\*(?P<em>[^*\s](?:[^*]*[^*\s])?)\*(?![\w*])"
+)
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+# A cell reads as a number when it starts with one ("1.23 ms (IQR ...)", "-4%", "2,702"); such columns align right.
+NUMBER = re.compile(r"^[-+\u2212]?\.?\d")
+BLANK = {"", "-", "n/a", "nan"}
+MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+RAW_SUFFIXES = {".json", ".csv", ".md", ".txt"}
+FILES = "Files"  # the section reports.build ends with; the links join it
+
+
+@dataclass(frozen=True)
+class TableView:
+    id: str
+    html: Markup
+    caption: Markup
+    numeric: tuple[int, ...]  # 1-based column positions, for CSS nth-child
+
+
+@dataclass(frozen=True)
+class FigureView:
+    path: str
+    caption: Markup
+    src: str | None  # data URI; None when the file is missing
+
+
+@dataclass(frozen=True)
+class Link:
+    href: str
+    name: str
+    size: str
+
+
+@dataclass(frozen=True)
+class SectionView:
+    anchor: str
+    title: str
+    text: list[Markup]
+    tables: list[TableView]
+    figures: list[FigureView]
+    links: list[Link] = field(default_factory=list)
+
+
+def _replace(m: re.Match[str]) -> str:
+    if m["code"] is not None:
+        return f"<code>{m['code']}</code>"  # code is literal: no markup inside it
+    if m["strong"] is not None:
+        return f"<strong>{_convert(m['strong'])}</strong>"
+    if m["em"] is not None:
+        return f"<em>{_convert(m['em'])}</em>"
+    href = m["href"]
+    if SCHEME.match(href) and not href.lower().startswith(SAFE_SCHEMES):
+        return m[0]  # javascript: and friends stay visible text
+    return f'<a href="{href}">{_convert(m["label"])}</a>'
+
+
+def _convert(escaped: str) -> str:
+    return INLINE.sub(_replace, escaped)
+
+
+def inline(text: str) -> Markup:
+    """Markdown inline syntax -> safe HTML: escape everything first, then turn the syntax into tags."""
+    return Markup(_convert(str(escape(text))))
+
+
+def numeric_columns(frame: pd.DataFrame) -> tuple[int, ...]:
+    """Positions (1-based) of the columns whose non-blank cells all start with a number."""
+    positions = []
+    for i, (_, column) in enumerate(frame.items(), start=1):
+        cells = [str(c).strip() for c in column if str(c).strip().lower() not in BLANK]
+        if cells and all(NUMBER.match(c) for c in cells):
+            positions.append(i)
+    return tuple(positions)
+
+
+def table_view(t: Table, n: int) -> TableView:
+    ident = f"t{n}"
+    body = t.frame.to_html(index=False, escape=True, border=0, classes="data", table_id=ident, na_rep="")
+    return TableView(ident, Markup(body), inline(t.caption), numeric_columns(t.frame))
+
+
+def data_uri(path: Path) -> str | None:
+    """The file as a data: URI, or None when it cannot be read (the page says so instead)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    mime = MIME.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def figure_view(f: Figure, folder: Path) -> FigureView:
+    return FigureView(f.path.as_posix(), inline(f.caption), data_uri(folder / f.path))
+
+
+def anchor(title: str, n: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return f"s{n}-{slug}" if slug else f"s{n}"
+
+
+def section_views(sections: list[Section], folder: Path) -> list[SectionView]:
+    views, tables = [], 0
+    for n, s in enumerate(sections, start=1):
+        table_views = [table_view(t, tables + i) for i, t in enumerate(s.tables, start=1)]
+        tables += len(s.tables)  # ids unique across the page: the CSS that aligns numbers targets them
+        figures = [figure_view(f, folder) for f in s.figures]
+        views.append(SectionView(anchor(s.title, n), s.title, [inline(p) for p in s.text], table_views, figures))
+    return views
+
+
+def size(n: int) -> str:
+    for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def raw_links(folder: Path) -> list[Link]:
+    """The data files and subfolders next to the page, linked relatively so the folder can move as a whole."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    raw = [p for p in entries if p.suffix in RAW_SUFFIXES and p.is_file()]
+    files = [Link(quote(p.name), p.name, size(p.stat().st_size)) for p in raw]
+    folders = [Link(f"{quote(p.name)}/", f"{p.name}/", "folder") for p in entries if p.is_dir()]
+    return files + folders
+
+
+@cache
+def environment() -> jinja2.Environment:
+    # autoescape for every template name: the .j2 suffix would otherwise turn it off.
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["inline"] = inline
+    return env
+
+
+def page(template: str, **context: object) -> str:
+    """Render one of reports/templates/ with the shared layout."""
+    return environment().get_template(template).render(**context)
+
+
+def with_links(views: list[SectionView], links: list[Link]) -> list[SectionView]:
+    """The raw-file links go under the document's own Files section when it has one, else in a last section."""
+    if views and views[-1].title == FILES:
+        return [*views[:-1], replace(views[-1], links=links)]
+    text = [inline("In this folder, next to this page:")]
+    return [*views, SectionView("raw-files", "Raw files", text, [], [], links)]
+
+
+def render(doc: Document, folder: Path) -> str:
+    """The page for `doc`, whose figure paths are relative to `folder` (the run or comparison folder)."""
+    return page(
+        "report.html.j2",
+        title=doc.title,
+        headline=[inline(line) for line in doc.headline],
+        sections=with_links(section_views(doc.sections, folder), raw_links(folder)),
+    )
+
+
+def write(doc: Document, folder: Path, name: str) -> Path:
+    """Write folder/name (report.html, compare.html) from the same Document as the Markdown."""
+    path = folder / name
+    path.write_text(render(doc, folder), encoding="utf-8")
+    return path

@@ -1,0 +1,145 @@
+"""Write results/index.html: every run folder, newest first, with its machine, date and best train step.
+
+`python -m reports index [RESULTS_ROOT]`; also written whenever a run's report is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+
+from reports import html, units
+from reports.frame import machine_label, tidy
+from reports.load import RESULT_FILE, ReportError, Run, load_run
+
+INDEX = "index.html"
+STAMP = re.compile(r"(\d{8}T\d{6}Z)")  # bench.run.run_id and compare folders start with the UTC time
+PAGES = {"run": "report.html", "comparison": "compare.html", "profile": "operators.md"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One folder of the results root as the index shows it."""
+
+    name: str
+    kind: str  # run, comparison or profile
+    stamp: str  # sort key: the UTC time the folder was made
+    date: str
+    machine: str = ""
+    best: list[str] = field(default_factory=list)  # best train step per device
+    page: str | None = None  # relative link to the folder's page, when it has one
+    problem: str = ""  # why the run could not be read
+
+    @property
+    def href(self) -> str:
+        return f"{quote(self.name)}/"
+
+
+def stamp(folder: Path) -> str:
+    """The folder's UTC time from its name (run ids start with it), else from its modification time."""
+    found = STAMP.search(folder.name)
+    if found:
+        return found[1]
+    return f"{datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def readable(stamp: str) -> str:
+    """'20261126T223314Z' -> '2026-11-26 22:33 UTC'."""
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]} UTC"
+
+
+def kind(folder: Path) -> str | None:
+    """What a folder of the results root holds; None for folders that are no netbench output."""
+    if (folder / RESULT_FILE).exists():
+        return "run"
+    if folder.name.startswith("compare") or (folder / "compare.md").exists():
+        return "comparison"
+    if (folder / "profile.json").exists():
+        return "profile"
+    return "run" if STAMP.match(folder.name) else None  # a run id with no result file: an interrupted run
+
+
+def best_per_device(df: pd.DataFrame) -> list[str]:
+    steps = df[(df["phase"] == "train_step") & df["throughput"].notna()]
+    lines = []
+    for device, part in steps.groupby("device", sort=True):
+        best = part.nlargest(1, "throughput").iloc[0]
+        lines.append(
+            f"{device}: {units.sig3(best['throughput'])} samples/s "
+            f"({best['optimizer']}, batch {best['batch_size']}, {best['threads']} threads)"
+        )
+    return lines
+
+
+def run_date(run: Run, fallback: str) -> str:
+    return f"{run.datetime[:16].replace('T', ' ')} UTC" if run.datetime else readable(fallback)
+
+
+def page_of(folder: Path, what: str) -> str | None:
+    name = PAGES[what]
+    return f"{quote(folder.name)}/{name}" if (folder / name).exists() else None
+
+
+def run_entry(folder: Path) -> Entry:
+    when = stamp(folder)
+    try:
+        run = load_run(folder)
+    except ReportError as err:  # listed with the reason: one broken run must not hide the others
+        return Entry(folder.name, "run", when, readable(when), page=page_of(folder, "run"), problem=str(err))
+    best = best_per_device(tidy(run)) or ["no train_step timed"]
+    return Entry(folder.name, "run", when, run_date(run, when), machine_label(run), best, page_of(folder, "run"))
+
+
+def title_of(folder: Path) -> str:
+    """A comparison's title: the first line of its compare.md."""
+    try:
+        first = (folder / "compare.md").read_text(encoding="utf-8").partition("\n")[0]
+    except OSError:
+        return ""
+    return first.removeprefix("#").strip()
+
+
+def entry(folder: Path, what: str) -> Entry:
+    if what == "run":
+        return run_entry(folder)
+    when = stamp(folder)
+    machine = title_of(folder) if what == "comparison" else ""
+    return Entry(folder.name, what, when, readable(when), machine, page=page_of(folder, what))
+
+
+def entries(root: Path) -> list[Entry]:
+    """Every netbench folder directly under root, newest first; results/latest (a symlink) is not a run."""
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+    found = [entry(p, what) for p in folders if (what := kind(p)) is not None]
+    return sorted(found, key=lambda e: (e.stamp, e.name), reverse=True)
+
+
+def render(root: Path) -> str:
+    found = entries(root)
+    groups = {what: [e for e in found if e.kind == what] for what in ("run", "comparison", "profile")}
+    return html.page("index.html.j2", title=f"netbench results: {root.resolve().name}", root=str(root), **groups)
+
+
+def write(root: Path) -> Path:
+    """Write root/index.html; returns its path."""
+    if not root.is_dir():
+        raise ReportError(f"{root}: no such folder (run `nox -s bench` first)")
+    path = root / INDEX
+    path.write_text(render(root), encoding="utf-8")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", nargs="?", type=Path, default=Path("results"), help="the results folder")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Write index.html listing every run in the results folder."""
+    print(write(args.root))
+    return 0

@@ -1,4 +1,4 @@
-"""Build a run's report: results.csv, plots/*.png and report.md in the run's folder."""
+"""Build a run's report: results.csv, plots/*.png, report.md and report.html in the run's folder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
 from bench.run import newest_run
-from reports import markdown, plots, tables, units
+from reports import html, index, markdown, plots, tables, units
 from reports.document import Document, Figure, Section, Table
 from reports.frame import NOISY_IQR, machine_label, tidy
 from reports.load import ReportError, Run, load_run
@@ -188,7 +188,10 @@ def build(path: Path) -> Path:
         raise ReportError(f"{run.path}: no benchmarks in the file")
     df.drop(columns=["source"]).to_csv(out / "results.csv", index=False)
     report = out / "report.md"
-    report.write_text(markdown.render(document(run, df, out)), encoding="utf-8")
+    doc = document(run, df, out)
+    report.write_text(markdown.render(doc), encoding="utf-8")
+    html.write(doc, out, "report.html")  # after report.md and results.csv: the page links to them
+    index.write(out.parent)
     return report
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from reports import markdown, units
+from reports import html, markdown, units
 from reports.document import Document, Figure, Section, Table
 from reports.load import ReportError
 from reports.sources import Source, load_sources, pick_baseline
@@ -307,6 +307,7 @@ def main(args: argparse.Namespace) -> int:
     doc = build_document(sources, baseline, table, out, extra, args)
     (out / "compare.md").write_text(markdown.render(doc), encoding="utf-8")
     table.assign(baseline=base).to_csv(out / "compare.csv", index=False)
+    html.write(doc, out, "compare.html")  # last: the page links to compare.md and compare.csv
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"comparison: {out / 'compare.md'}")

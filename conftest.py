@@ -140,5 +140,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_line(f"results: {run_dir}/")
     if REPORT_ERROR in config.stash:
         terminalreporter.write_line(f"report failed: {config.stash[REPORT_ERROR]}", red=True)
+    elif (run_dir / "report.html").exists():
+        terminalreporter.write_line(f"report:  {run_dir / 'report.html'}")
+        terminalreporter.write_line(f"         {run_dir / 'report.md'}")
     elif (run_dir / "report.md").exists():
         terminalreporter.write_line(f"report:  {run_dir / 'report.md'}")

@@ -79,11 +79,12 @@ def test_zero_grad_clears_every_grad_each_round() -> None:
         assert all(p.grad is None for p in w.params)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+# Not named `device`: the root conftest parametrizes any test argument of that name.
+@pytest.mark.parametrize("device_kind", DEVICES)
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-def test_step_changes_every_parameter(optimizer: str, device: str) -> None:
+def test_step_changes_every_parameter(optimizer: str, device_kind: str) -> None:
     try:
-        w = workload("step", optimizer=optimizer, device=device)
+        w = workload("step", optimizer=optimizer, device=device_kind)
     except UnsupportedOptimizer as err:
         pytest.skip(str(err))
     plan = w.plan("step")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +11,19 @@ import pytest
 from bench import SCHEMA_VERSION
 from bench.allocator import pin_heap
 from bench.case import Case, OptionError, Selection, add_case_options
-from bench.machine import machine_facts
+from bench.machine import collect_noise, machine_facts, noise_warnings
+from bench.peak import matmul_gflops
 from bench.run import new_run_dir, point_latest
 from bench.timer import cuda_clock
 
 SELECTION = pytest.StashKey[Selection]()
 RUN_DIR = pytest.StashKey[Path]()
 SKIPPED = pytest.StashKey[list[dict[str, object]]]()
+FAILED = pytest.StashKey[list[dict[str, object]]]()
 REPORT_ERROR = pytest.StashKey[str]()
 ALLOCATOR = pytest.StashKey[str]()
+PEAKS = pytest.StashKey[dict[str, float]]()
+NOISE = pytest.StashKey[dict[str, Any]]()
 
 # Timer overhead per round is ~0.1 us; rounds of at least 200 us keep it far below 1%
 # for the shortest phase (MSE loss, ~10 us). pytest-benchmark's default is 5 us.
@@ -52,6 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except OptionError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[SKIPPED] = []
+    config.stash[FAILED] = []
     # Runs before pytest-benchmark reads its options (its pytest_configure is trylast).
     if not given(config, "--benchmark-min-time"):
         config.option.benchmark_min_time = MIN_ROUND_TIME
@@ -60,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "run_device" in metafunc.fixturenames:  # bench/test_validity.py: each device of the run
+        metafunc.parametrize("run_device", metafunc.config.stash[SELECTION].devices)
     if "case" in metafunc.fixturenames:
         cases = metafunc.config.stash[SELECTION].cases()
         metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=marks(c)) for c in cases])
@@ -81,6 +89,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     runs_cases = any(case_of(item) for item in session.items)
     if runs_cases:
         config.stash[ALLOCATOR] = pin_heap()
+        # Taken before the benchmarks load the machine themselves.
+        config.stash[NOISE] = collect_noise()
+        warn_about_noise(config)
     if runs_cases and not bench.json and not bench.disabled and not bench.skip:
         run_dir = new_run_dir(Path(config.getoption("results_root")))
         config.stash[RUN_DIR] = run_dir
@@ -92,14 +103,46 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     case = case_of(item)
-    if report.skipped and case is not None:
+    if case is not None and report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         item.config.stash[SKIPPED].append({**case.as_dict(), "reason": reason.removeprefix("Skipped: ")})
+    elif case is not None and report.failed:
+        # A failed case has no figure in the JSON; the report lists it with the first line of why.
+        reason = str(call.excinfo.value if call.excinfo else report.longrepr).strip().splitlines()[0]
+        item.config.stash[FAILED].append({**case.as_dict(), "reason": reason})
     return report
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    machine_info["netbench"] = {**machine_facts(), "allocator": config.stash.get(ALLOCATOR, "default")}
+    noise: dict[str, Any] = config.stash.get(NOISE, {})
+    machine_info["netbench"] = {
+        **machine_facts(),
+        **noise,
+        "allocator": config.stash.get(ALLOCATOR, "default"),
+        "peak_gflops": config.stash.get(PEAKS, {}),
+    }
+
+
+def warn_about_noise(config: pytest.Config) -> None:
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    noise: dict[str, Any] = config.stash[NOISE]
+    for warning in noise_warnings({**machine_facts(), **noise}):
+        if terminal is not None:
+            terminal.write_line(f"netbench: warning: {warning}", yellow=True)
+
+
+@pytest.fixture(scope="session")
+def peak_gflops(pytestconfig: pytest.Config) -> Callable[[str, int], float]:
+    """The device's measured fp32 peak at a thread count, probed once per run and kept in machine_info."""
+    peaks = pytestconfig.stash.setdefault(PEAKS, {})
+
+    def get(device: str, threads: int) -> float:
+        key = f"{device}/t{threads}"
+        if key not in peaks:
+            peaks[key] = matmul_gflops(device, threads)
+        return peaks[key]
+
+    return get
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]) -> None:
@@ -108,6 +151,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], o
         "schema": SCHEMA_VERSION,
         "selection": {k: list(v) for k, v in vars(selection).items()},
         "skipped": config.stash[SKIPPED],
+        "failed": config.stash[FAILED],
     }
     run_dir = config.stash.get(RUN_DIR, None)
     if run_dir is not None:

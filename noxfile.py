@@ -34,6 +34,25 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "bench/test_phases.py", *session.posargs)
 
 
+# Cases long enough for a 5% tolerance, at 1 thread: the steadiest figures on a shared machine.
+VALIDATE = (
+    "--crosscheck",
+    "--phases=forward,backward,step,train_step",
+    "--batch-sizes=64,256",
+    "--optimizers=sgd",
+    "--threads=1",
+)
+
+
+@nox.session
+def validate(session: nox.Session) -> None:
+    """Check each phase does its work, and the suite's timing against torch.utils.benchmark.Timer (exit 1 when out
+    of tolerance). Options after -- override the cases, e.g. -- --threads=2."""
+    install(session)
+    session.run("python", "-m", "pytest", "bench/test_validity.py", "bench/test_phases.py", *VALIDATE, *session.posargs)
+    session.run("python", "-m", "reports", "validate")
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """Rebuild the report of the newest run in results/, or of the run folders / JSON files given."""

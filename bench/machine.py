@@ -82,7 +82,47 @@ def collect_cuda() -> Facts:
     }
 
 
-COLLECTORS = (collect_host, collect_cpu, collect_threads, collect_torch, collect_cuda)
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def turbo() -> bool | None:
+    """Whether the CPU may boost, where the kernel says (intel_pstate or acpi-cpufreq); None if it does not."""
+    no_turbo = read_text("/sys/devices/system/cpu/intel_pstate/no_turbo")
+    if no_turbo is not None:
+        return no_turbo == "0"
+    boost = read_text("/sys/devices/system/cpu/cpufreq/boost")
+    return boost == "1" if boost is not None else None
+
+
+def collect_noise() -> Facts:
+    """What makes figures move: load from other work, frequency scaling. Recorded, never enforced."""
+    return {
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "cpu_governor": read_text("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "turbo": turbo(),
+    }
+
+
+def noise_warnings(facts: Facts) -> list[str]:
+    """Plain-language warnings about the conditions a run was taken under."""
+    warnings = []
+    load, cores = facts.get("load_average_1m"), facts.get("logical_cores") or 1
+    if load is not None and load > 0.5 * cores:
+        warnings.append(f"load average {load} on {cores} cores: other work competes with the benchmark")
+    governor = facts.get("cpu_governor")
+    if governor not in (None, "performance"):
+        warnings.append(f"CPU governor is {governor!r}, not 'performance': clock speed may vary")
+    if facts.get("turbo"):
+        warnings.append("turbo boost is on: clock speed depends on temperature and load")
+    return warnings
+
+
+COLLECTORS = (collect_host, collect_cpu, collect_threads, collect_torch, collect_cuda, collect_noise)
 
 
 def machine_facts() -> Facts:

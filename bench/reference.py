@@ -1,18 +1,24 @@
-"""An independent measurement of the same target, to check that the harness adds no distortion."""
+"""An independent measurement of the same phase, to check that the harness adds no distortion."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch.utils import benchmark
 
-from bench.case import Case
+from bench.workload import Plan
 
 REFERENCE_MIN_RUN_TIME = 0.5  # seconds per blocked_autorange call
 
 
-def reference_median(target: Callable[[], object], case: Case) -> float:
-    """Median seconds per call from torch.utils.benchmark.Timer, at the case's thread count
-    (Timer defaults to one thread; torch itself uses all cores)."""
-    timer = benchmark.Timer(stmt="target()", globals={"target": target}, num_threads=case.threads)
+def timer_median(stmt: str, plan: Plan, threads: int) -> float:
+    # Timer defaults to one thread; torch itself uses all cores: pass the case's count.
+    timer = benchmark.Timer(stmt=stmt, globals={"plan": plan}, num_threads=threads)
     return float(timer.blocked_autorange(min_run_time=REFERENCE_MIN_RUN_TIME).median)
+
+
+def reference_median(plan: Plan, threads: int) -> float:
+    """Median seconds per call of the phase from torch.utils.benchmark.Timer. Timer has no
+    per-call setup, so a phase that needs one is timed as (setup + phase) - setup."""
+    whole = timer_median("plan.run_round()", plan, threads)
+    if plan.setup is None:
+        return whole
+    return whole - timer_median("plan.setup()", plan, threads)

@@ -41,7 +41,7 @@ class Workload:
         name = "sgd" if case.optimizer == NONE else case.optimizer
         self.optimizer = make_optimizer(name, self.net)
         self.implementation = NONE if case.optimizer == NONE else resolved_implementation(name, self.net)
-        self.params = list(self.net.parameters())
+        self.params: list[torch.Tensor] = list(self.net.parameters())
 
     def compute_loss(self) -> torch.Tensor:
         return self.loss_fn(self.net(self.batch.inputs), self.batch.target)

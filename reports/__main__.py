@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from reports import build, compare, index, operators
+from reports import build, compare, index, operators, validation
 from reports.load import ReportError
 
 # Each command module provides add_arguments(parser) and main(args) -> int.
-COMMANDS = {"build": build, "compare": compare, "index": index, "operators": operators}
+COMMANDS = {"build": build, "compare": compare, "index": index, "operators": operators, "validate": validation}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
 from bench.run import newest_run
-from reports import html, index, markdown, plots, tables, units
+from reports import html, index, markdown, plots, tables, units, validation
 from reports.document import Document, Figure, Section, Table
 from reports.frame import NOISY_IQR, machine_label, tidy
 from reports.load import ReportError, Run, load_run
@@ -139,18 +139,9 @@ def optimizer_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
 
 def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
     sections = []
-    check = tables.crosscheck(df)
+    check = validation.section(df)
     if check is not None:
-        sections.append(
-            Section(
-                "Harness cross-check",
-                [
-                    "Suite median / torch.utils.benchmark.Timer.blocked_autorange median at the same thread count, "
-                    "measured in the same process (reference in brackets). 1.000 means the harness adds nothing."
-                ],
-                [Table(check)],
-            )
-        )
+        sections.append(check)
     flagged = tables.noisy(df)
     text = [f"{len(flagged)} of {len(df)} figures have an IQR above {NOISY_IQR:.0%} of their median."]
     if len(flagged):
@@ -158,6 +149,10 @@ def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
     sections.append(Section("Noise", text, [Table(flagged)] if len(flagged) else []))
     if run.skipped:
         sections.append(Section("Skipped cases", [], [Table(tables.skipped(run.skipped))]))
+    if run.failed:
+        sections.append(
+            Section("Failed cases", ["These cases produced no figure."], [Table(tables.failed(run.failed))])
+        )
     return sections
 
 

@@ -36,6 +36,10 @@ class Run:
     def skipped(self) -> list[dict[str, Any]]:
         return self.netbench.get("skipped", [])
 
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return self.netbench.get("failed", [])
+
 
 def result_file(path: Path) -> Path:
     """A run folder or a JSON file -> the JSON file."""

@@ -67,15 +67,6 @@ def gflops(df: pd.DataFrame) -> pd.DataFrame:
     return pivot(counted, lambda r: f"{units.sig3(r['gflops'])}")
 
 
-def crosscheck(df: pd.DataFrame) -> pd.DataFrame | None:
-    """Suite median over torch.utils.benchmark's, for cases timed with --crosscheck."""
-    checked = df[df["reference_median"].notna()]
-    if checked.empty:
-        return None
-    ratio = checked.assign(ratio=checked["median"] / checked["reference_median"].astype(float))
-    return pivot(ratio, lambda r: f"{r['ratio']:.3f} ({units.seconds(r['reference_median'])})")
-
-
 def noisy(df: pd.DataFrame) -> pd.DataFrame:
     flagged = df[df["noisy"]].sort_values("iqr_ratio", ascending=False)
     return pd.DataFrame(
@@ -93,6 +84,11 @@ def skipped(records: list[dict[str, object]]) -> pd.DataFrame:
     # One line per distinct reason and device, not one per case: a missing GPU skips dozens.
     summary = frame.groupby(["device", "reason"], sort=True).size().reset_index(name="cases")
     return summary[["device", "cases", "reason"]]
+
+
+def failed(records: list[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(records, columns=["device", "batch_size", "optimizer", "phase", "loss", "threads", "reason"])
+    return frame.astype(str)
 
 
 def machine(facts: dict[str, Any]) -> pd.DataFrame:

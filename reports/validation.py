@@ -1,0 +1,94 @@
+"""Suite timing against an independent reference: `python -m reports validate <run>` (nox -s validate).
+
+Tolerance: 5% for figures of 1 ms and more. There the harness's own cost (one clock read
+per round, ~0.1 us) is below 0.01%, so what remains is drift of the machine between the
+alternated measurements and the estimators (median of rounds vs median of block means);
+1-thread figures here repeat within 2-3%. 10% below 1 ms: the reference of a phase that
+needs setup is a difference of two medians, whose noise adds up.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from bench.run import newest_run
+from reports import markdown, units
+from reports.document import Document, Section, Table
+from reports.frame import tidy
+from reports.load import ReportError, load_run
+
+LONG = 1e-3  # seconds: a figure this long gets the tight tolerance
+TIGHT, LOOSE = 0.05, 0.10
+
+
+def ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cross-checked case: suite median, reference median, ratio, tolerance, verdict."""
+    checked = df[df["reference_median"].notna()].copy()
+    checked["reference_median"] = checked["reference_median"].astype(float)
+    checked["ratio"] = checked["median"] / checked["reference_median"]
+    checked["tolerance"] = checked["reference_median"].map(lambda s: TIGHT if s >= LONG else LOOSE)
+    checked["ok"] = (checked["ratio"] - 1).abs() <= checked["tolerance"]
+    return checked
+
+
+def table(checked: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "case": checked["name"].str.replace("test_phase[", "", regex=False).str.rstrip("]"),
+            "suite": checked["median"].map(units.seconds),
+            "reference": checked["reference_median"].map(units.seconds),
+            "suite / reference": checked["ratio"].map("{:.3f}".format),
+            "tolerance": checked["tolerance"].map(lambda t: f"±{t:.0%}"),
+            "verdict": checked["ok"].map({True: "ok", False: "OUT OF TOLERANCE"}),
+        }
+    )
+
+
+def section(df: pd.DataFrame) -> Section | None:
+    checked = ratios(df)
+    if checked.empty:
+        return None
+    bad = int((~checked["ok"]).sum())
+    return Section(
+        "Harness cross-check",
+        [
+            "Suite median against torch.utils.benchmark.Timer.blocked_autorange at the same thread count, "
+            "measured in the same process, reference before and after the suite's rounds. A phase that needs "
+            "fresh state per round is referenced as Timer(setup + phase) - Timer(setup).",
+            f"{len(checked) - bad} of {len(checked)} within tolerance (±{TIGHT:.0%} at 1 ms and above, "
+            f"±{LOOSE:.0%} below).",
+        ],
+        [Table(table(checked))],
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        help="a run folder or benchmark.json taken with --crosscheck (default: the newest run in results/)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Check a --crosscheck run against its reference; exit 1 when a ratio is out of tolerance."""
+    path = args.path or newest_run(Path("results"))
+    if path is None:
+        raise ReportError("results: no run folders (run `nox -s validate` first)")
+    run = load_run(path)
+    found = section(tidy(run))
+    if found is None:
+        raise ReportError(f"{run.path}: no cross-checked cases (run with --crosscheck, or `nox -s validate`)")
+    checked = ratios(tidy(run))
+    out = run.path.parent
+    table(checked).to_csv(out / "validation.csv", index=False)
+    text = markdown.render(Document("netbench validation", found.text, [Section("Cases", [], found.tables)]))
+    (out / "validation.md").write_text(text, encoding="utf-8")
+    print(table(checked).to_string(index=False))
+    print(found.text[1])
+    print(f"written: {out / 'validation.md'}")
+    return 0 if checked["ok"].all() else 1

@@ -122,12 +122,13 @@ def machine_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def headline(sources: Sequence[Source], baseline: int, table: pd.DataFrame, extra: list[str]) -> list[str]:
-    missing = len(table) - len(shared(table))
+def headline(
+    sources: Sequence[Source], baseline: int, table: pd.DataFrame, partial: int, extra: list[str]
+) -> list[str]:
     lines = [f"Baseline: **{sources[baseline].label}** ({sources[baseline].run.path})", *machine_lines(table)]
     lines += differences(sources)
-    if missing:
-        lines.append(f"{missing} case-run pairs are not in both runs: listed under *Cases not in every run*")
+    if partial:
+        lines.append(f"{partial} cases are not in every run: listed under *Cases not in every run*")
     return lines + extra
 
 
@@ -199,13 +200,11 @@ def method_section(min_effect: float, threshold: float | None) -> Section:
     return Section("How to read this", text)
 
 
-def presence_section(sources: Sequence[Source], keys: Sequence[str]) -> Section:
-    frame = presence(sources, keys)
-    if frame.empty:
+def presence_section(partial: pd.DataFrame) -> Section:
+    if partial.empty:
         return Section("Cases not in every run", ["Every case is in every run."])
-    return Section(
-        "Cases not in every run", ["yes: timed; skipped: skipped by that run; -: not asked for."], [Table(frame)]
-    )
+    legend = "yes: timed; skipped: skipped by that run; -: not asked for."
+    return Section("Cases not in every run", [legend], [Table(partial)])
 
 
 # ---- figures ----------------------------------------------------------------------------------
@@ -271,17 +270,18 @@ def build_document(
     keys = join_keys(sources)
     base = sources[baseline].label
     rows = shared(table)
+    partial = presence(sources, keys)
     sections = [
         Section("Runs", tables=[runs_table(sources, baseline)]),
         summary_section(table),
         Section("Every shared case", tables=[cases_table(rows)]),
         Section("Speedup per case", figures=speedup_figures(table, out, base)),
         Section("Throughput", figures=throughput_figure(sources, keys, out)),
-        presence_section(sources, keys),
+        presence_section(partial),
         method_section(args.min_effect, args.fail_slower),
     ]
     title = "Comparison: " + " vs ".join(s.label for s in sources)
-    return Document(title, headline(sources, baseline, table, extra), sections)
+    return Document(title, headline(sources, baseline, table, len(partial), extra), sections)
 
 
 def main(args: argparse.Namespace) -> int:

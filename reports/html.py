@@ -25,9 +25,11 @@ INLINE = re.compile(
 )
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 SAFE_SCHEMES = ("http:", "https:", "mailto:")
-# A cell reads as a number when it starts with one ("1.23 ms (IQR ...)", "-4%", "2,702"); such columns align right.
-NUMBER = re.compile(r"^[-+\u2212]?\.?\d")
+# A cell reads as a number when it starts with one followed by a unit, a bracket or nothing ("1.23 ms (IQR ...)",
+# "-4%", "1.25x", "<0.001", "2,702"); versions (2.13.0) and dates do not. Such columns align right.
+NUMBER = re.compile(r"^[<>~]?[-+\u2212]?(\d[\d,]*(\.\d+)?|\.\d+)(e[-+]?\d+)?(?=$|[\s%x)])")
 BLANK = {"", "-", "n/a", "nan"}
+LONG_TOKEN = 24  # characters; longer words (paths, ISO time stamps) may break anywhere
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 RAW_SUFFIXES = {".json", ".csv", ".md", ".txt"}
 FILES = "Files"  # the section reports.build ends with; the links join it
@@ -39,6 +41,7 @@ class TableView:
     html: Markup
     caption: Markup
     numeric: tuple[int, ...]  # 1-based column positions, for CSS nth-child
+    breakable: tuple[int, ...]  # columns whose long words may break, so the table fits the page
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,21 @@ def numeric_columns(frame: pd.DataFrame) -> tuple[int, ...]:
     return tuple(positions)
 
 
+def long_token_columns(frame: pd.DataFrame) -> tuple[int, ...]:
+    """Positions (1-based) of the columns holding a word longer than LONG_TOKEN (paths, time stamps)."""
+    return tuple(
+        i
+        for i, (_, column) in enumerate(frame.items(), start=1)
+        if any(len(word) > LONG_TOKEN for cell in column for word in str(cell).split())
+    )
+
+
 def table_view(t: Table, n: int) -> TableView:
     ident = f"t{n}"
-    body = t.frame.to_html(index=False, escape=True, border=0, classes="data", table_id=ident, na_rep="")
-    return TableView(ident, Markup(body), inline(t.caption), numeric_columns(t.frame))
+    # A named column axis (a pivot's) would make to_html add an empty header cell to every row.
+    frame = t.frame.rename_axis(columns=None)
+    body = frame.to_html(index=False, escape=True, border=0, classes="data", table_id=ident, na_rep="")
+    return TableView(ident, Markup(body), inline(t.caption), numeric_columns(frame), long_token_columns(frame))
 
 
 def data_uri(path: Path) -> str | None:

@@ -97,12 +97,12 @@ def run_entry(folder: Path) -> Entry:
 
 
 def title_of(folder: Path) -> str:
-    """A comparison's title: the first line of its compare.md."""
+    """What a comparison compares: the title line of its compare.md."""
     try:
         first = (folder / "compare.md").read_text(encoding="utf-8").partition("\n")[0]
     except OSError:
         return ""
-    return first.removeprefix("#").strip()
+    return first.removeprefix("#").strip().removeprefix("Comparison: ")
 
 
 def entry(folder: Path, what: str) -> Entry:

@@ -12,8 +12,8 @@ from bench import SCHEMA_VERSION
 from bench.allocator import pin_heap
 from bench.case import Case, OptionError, Selection, add_case_options
 from bench.machine import collect_noise, machine_facts, noise_warnings
-from bench.peak import matmul_gflops
-from bench.run import new_run_dir, point_latest
+from bench.peak import peak_of, probe_gflops
+from bench.run import claim_run_dir, new_run_dir, point_latest
 from bench.timer import cuda_clock
 
 SELECTION = pytest.StashKey[Selection]()
@@ -22,7 +22,7 @@ SKIPPED = pytest.StashKey[list[dict[str, object]]]()
 FAILED = pytest.StashKey[list[dict[str, object]]]()
 REPORT_ERROR = pytest.StashKey[str]()
 ALLOCATOR = pytest.StashKey[str]()
-PEAKS = pytest.StashKey[dict[str, float]]()
+PEAKS = pytest.StashKey[dict[str, dict[str, float]]]()
 NOISE = pytest.StashKey[dict[str, Any]]()
 
 # Timer overhead per round is ~0.1 us; rounds of at least 200 us keep it far below 1%
@@ -139,8 +139,9 @@ def peak_gflops(pytestconfig: pytest.Config) -> Callable[[str, int], float]:
     def get(device: str, threads: int) -> float:
         key = f"{device}/t{threads}"
         if key not in peaks:
-            peaks[key] = matmul_gflops(device, threads)
-        return peaks[key]
+            probes = probe_gflops(device, threads)
+            peaks[key] = {**probes, "peak": peak_of(probes)}
+        return peaks[key]["peak"]
 
     return get
 
@@ -153,9 +154,11 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], o
         "skipped": config.stash[SKIPPED],
         "failed": config.stash[FAILED],
     }
-    run_dir = config.stash.get(RUN_DIR, None)
-    if run_dir is not None:
-        run_dir.mkdir(parents=True)
+    if RUN_DIR in config.stash:
+        # Claimed only now that there is something to write; the JSON goes where the claim landed.
+        run_dir = claim_run_dir(config.stash[RUN_DIR].parent)
+        config.stash[RUN_DIR] = run_dir
+        config._benchmarksession.json = run_dir / "benchmark.json"  # type: ignore[attr-defined]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -173,6 +176,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             session.config.stash[REPORT_ERROR] = str(err)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables: the run ends with the report's path
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     run_dir = config.stash.get(RUN_DIR, None)
     if run_dir is None:

@@ -34,7 +34,7 @@ from bench import SCHEMA_VERSION
 from bench.allocator import pin_heap
 from bench.case import Case, OptionError, Selection, add_case_options
 from bench.optimizer import UnsupportedOptimizer
-from bench.run import new_run_dir, point_latest
+from bench.run import claim_run_dir, point_latest
 from bench.timer import torch_threads
 from bench.workload import Workload
 
@@ -254,8 +254,7 @@ def run(selection: Selection, results_root: Path, say: Callable[[str], None]) ->
             say(f"skipped {case.id}: {workload}")
             continue
         if run_dir is None:
-            run_dir = new_run_dir(results_root)
-            run_dir.mkdir(parents=True)  # claims the id: a concurrent run gets FileExistsError, not our folder
+            run_dir = claim_run_dir(results_root)
         profiled.append(summarize(profile_case(workload, run_dir / "traces" / case.id), case, run_dir))
         say(f"profiled {case.id}: {profiled[-1]['step_ms']:.2f} ms per step under the profiler")
     if run_dir is None:

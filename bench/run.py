@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 LATEST = "latest"
+SUFFIX = "_"  # before the count of runs started in the same second; never part of a host name
 
 
 def run_id(now: datetime | None = None, host: str | None = None) -> str:
@@ -24,12 +25,26 @@ def new_run_dir(root: Path) -> Path:
     candidate, n = root / base, 1
     while candidate.exists():
         n += 1
-        candidate = root / f"{base}-{n}"
+        candidate = root / f"{base}{SUFFIX}{n}"
     return candidate
 
 
+def claim_run_dir(root: Path) -> Path:
+    """Create and return a new run folder; mkdir without exist_ok is the claim, so two runs
+    starting in the same second never share one."""
+    while True:
+        candidate = new_run_dir(root)
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+
+
 def point_latest(run_dir: Path) -> None:
-    """Make root/latest a relative symlink to run_dir (replaced atomically)."""
+    """Make root/latest a relative symlink to the newest run (replaced atomically): a long run
+    that finishes after a newer one started does not take `latest` back."""
+    run_dir = newest_run(run_dir.parent) or run_dir
     link = run_dir.parent / LATEST
     tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
     try:
@@ -40,6 +55,18 @@ def point_latest(run_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def run_order(path: Path) -> tuple[str, int]:
+    """Sort key: the id, then the same-second suffix as a number (_10 after _2)."""
+    base, _, suffix = path.name.partition(SUFFIX)
+    return base, int(suffix) if suffix.isdigit() else 1
+
+
+def is_run(path: Path) -> bool:
+    """A run folder: named by its UTC stamp (comparison folders and the latest link are not)."""
+    return path.is_dir() and not path.is_symlink() and path.name[:8].isdigit()
+
+
 def newest_run(root: Path) -> Path | None:
-    runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []
-    return runs[-1] if runs else None
+    """The newest run folder under root (run ids sort by UTC time)."""
+    runs = [p for p in root.iterdir() if is_run(p)] if root.is_dir() else []
+    return max(runs, key=run_order) if runs else None

@@ -87,8 +87,46 @@ def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
         )
         sections.append(breakdown_section(part, label, slug, out))
         sections.append(optimizer_section(part, label, slug, out))
-        sections.append(Section(f"Achieved GFLOP/s: {label}", [FLOPS_NOTE], [Table(tables.gflops(part))]))
+        sections.append(efficiency_section(part, label, slug, out))
+        sections.append(memory_section(part, label))
     return sections
+
+
+def efficiency_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:
+    peak = part["peak_gflops"].dropna()
+    text = [FLOPS_NOTE]
+    figures = []
+    if not peak.empty:
+        text.append(
+            f"Peak: {units.sig3(peak.iloc[0])} GFLOP/s, the best of an fp32 matmul (BLAS) and a 5x5 convolution "
+            "(oneDNN / cuDNN) measured at this thread count when the run started (machine facts: peak_gflops). "
+            "In brackets: achieved / peak."
+        )
+        path = save_plot(
+            out,
+            f"efficiency-{slug}",
+            partial(plots.plot_efficiency, part),
+            f"Efficiency vs batch size ({label})",
+            (7, 4.5),
+        )
+        figures.append(Figure(path, f"Share of the matmul peak per phase ({label})"))
+    return Section(f"Achieved GFLOP/s and efficiency: {label}", text, [Table(tables.gflops(part))], figures)
+
+
+def memory_section(part: pd.DataFrame, label: str) -> Section:
+    table = tables.memory(part)
+    if table is None:
+        return Section(f"Memory per phase: {label}", ["This run recorded no memory figures."])
+    methods = ", ".join(sorted(part["memory_method"].dropna().unique()))
+    return Section(
+        f"Memory per phase: {label}",
+        [
+            f"Peak memory each phase allocates above what was live before it, measured with {methods}. "
+            "On CPU torch keeps no peak counter: the profiler's allocation events are replayed in order, which "
+            "misses memory allocated outside torch. Optimizer state (Adam's two moments) is listed apart.",
+        ],
+        [Table(table), Table(tables.optimizer_state(part), "optimizer state")],
+    )
 
 
 def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:

@@ -11,7 +11,17 @@ from reports.load import Run
 
 NOISY_IQR = 0.10  # IQR/median above this flags a figure as noisy
 STATS = ("median", "iqr", "q1", "q3", "mean", "stddev", "min", "max", "rounds", "iterations")
-EXTRA = ("implementation", "flops", "samples", "timer", "reference_median")
+EXTRA = (
+    "implementation",
+    "flops",
+    "samples",
+    "timer",
+    "reference_median",
+    "peak_gflops",
+    "peak_memory_bytes",
+    "memory_method",
+    "optimizer_state_bytes",
+)
 
 
 def machine_label(run: Run) -> str:
@@ -41,6 +51,7 @@ def tidy(run: Run) -> pd.DataFrame:
     df = pd.DataFrame([row(b) for b in run.benchmarks], columns=[*DIMENSIONS, *EXTRA, *STATS, "name"])
     df["throughput"] = df["samples"] / df["median"]  # samples per second
     df["gflops"] = df["flops"] / df["median"] / 1e9
+    df["efficiency"] = df["gflops"] / df["peak_gflops"].astype(float)  # of the measured matmul peak
     df["iqr_ratio"] = df["iqr"] / df["median"]
     df["noisy"] = df["iqr_ratio"] > NOISY_IQR
     df["machine"] = machine_label(run)

@@ -98,3 +98,16 @@ def plot_step_cost(df: pd.DataFrame, ax: Axes) -> Axes:
     ax.xaxis.set_major_formatter(SECONDS)
     ax.set_xlabel("median time per step")
     return ax
+
+
+def plot_efficiency(df: pd.DataFrame, ax: Axes) -> Axes:
+    """Share of the measured matmul peak vs batch size, for the phases whose FLOPs are counted."""
+    counted = df[df["efficiency"].notna() & (df["flops"] > 0)]
+    labelled = counted.assign(series=counted.apply(series_label, axis=1))
+    for name, line in labelled.sort_values("batch_size").groupby("series"):
+        ax.plot(line["batch_size"], 100 * line["efficiency"], marker="o", label=name)
+    batch_axis(ax, sorted(counted["batch_size"].unique()))
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("% of measured fp32 matmul peak")
+    ax.legend(fontsize="small")
+    return ax

@@ -62,9 +62,26 @@ def step_cost(df: pd.DataFrame) -> pd.DataFrame | None:
     return pivot(relative, lambda r: f"{units.seconds(r['median'])} ({r['rel']:.2f}x)", index="opt")
 
 
+def efficiency_cell(r: pd.Series) -> str:
+    share = r["efficiency"]
+    return units.sig3(r["gflops"]) + ("" if pd.isna(share) else f" ({units.percent(share)})")
+
+
 def gflops(df: pd.DataFrame) -> pd.DataFrame:
-    counted = df[df["phase"].isin(COUNTED)]
-    return pivot(counted, lambda r: f"{units.sig3(r['gflops'])}")
+    """Achieved GFLOP/s, and in brackets the share of the measured matmul peak."""
+    return pivot(df[df["phase"].isin(COUNTED)], efficiency_cell)
+
+
+def memory(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Peak bytes each phase allocates above what was live before it; None for runs without the figure."""
+    known = df[df["peak_memory_bytes"].notna()]
+    return None if known.empty else pivot(known, lambda r: units.bytes_(r["peak_memory_bytes"]))
+
+
+def optimizer_state(df: pd.DataFrame) -> pd.DataFrame:
+    states = df[(df["optimizer"] != NONE) & df["optimizer_state_bytes"].notna()]
+    per = states.groupby("optimizer", sort=True)["optimizer_state_bytes"].max()
+    return pd.DataFrame({"optimizer": per.index, "state": per.map(units.bytes_).to_numpy()})
 
 
 def noisy(df: pd.DataFrame) -> pd.DataFrame:
@@ -96,4 +113,13 @@ def machine(facts: dict[str, Any]) -> pd.DataFrame:
     shown = {k: v for k, v in facts.items() if k != "gpus" and v is not None}
     for i, gpu in enumerate(gpus):
         shown[f"gpu {i}"] = f"{gpu['name']} (sm {gpu['capability']}, {gpu['memory_bytes'] / 2**30:.0f} GiB)"
-    return pd.DataFrame({"fact": list(shown), "value": [str(v) for v in shown.values()]})
+    return pd.DataFrame({"fact": list(shown), "value": [fact_text(v) for v in shown.values()]})
+
+
+def fact_text(value: object) -> str:
+    """Nested facts (peak per device and thread count) as 'cpu/t2: peak 215, matmul 215, conv2d 180'."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {fact_text(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return units.sig3(value)
+    return str(value)

@@ -36,3 +36,11 @@ def rate(x: float, unit: str) -> str:
 
 def percent(x: float) -> str:
     return f"{x:.0%}" if abs(x) >= 0.1 else f"{x:.1%}"
+
+
+def bytes_(x: float) -> str:
+    """1536 -> '1.50 KiB'."""
+    for scale, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(x) >= scale:
+            return f"{sig3(x / scale)} {unit}"
+    return f"{int(x)} B"

@@ -276,10 +276,8 @@ def run(selection: Selection, results_root: Path, say: Callable[[str], None]) ->
     return run_dir
 
 
-def closing_lines(run_dir: Path, summary: Path | None) -> list[str]:
-    lines = [f"results: {run_dir}/"]
-    if summary is not None:
-        lines.append(f"summary: {summary}")
+def closing_lines(run_dir: Path, report: Path) -> list[str]:
+    lines = [f"results: {run_dir}/", f"report:  {report.with_suffix('.html')}"]
     lines.append(f"open the traces: tensorboard --logdir {run_dir / 'traces'}")
     if importlib.util.find_spec("torch_tb_profiler") is None:
         lines.append("  (needs the profile group: pip install torch-tb-profiler 'tensorboard>=2.21')")
@@ -296,9 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = run(selection, Path(args.results_root), print)
     if run_dir is None:
         return 0
-    from reports.operators import write_summary  # the report side; imported late, only when needed
+    from reports.build import build  # the report side; imported late, only when needed
 
-    for line in closing_lines(run_dir, write_summary(run_dir)):
+    for line in closing_lines(run_dir, build(run_dir)):
         print(line)
     return 0
 

@@ -12,10 +12,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
 from bench.run import newest_run
-from reports import html, index, markdown, plots, tables, units, validation
+from reports import html, index, markdown, operators, plots, tables, units, validation
 from reports.document import Document, Figure, Section, Table
 from reports.frame import NOISY_IQR, machine_label, tidy
-from reports.load import ReportError, Run, load_run
+from reports.load import RESULT_FILE, ReportError, Run, load_run
 
 PLOTS = "plots"
 FLOPS_NOTE = (
@@ -204,6 +204,7 @@ def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
         *group_sections(df, out),
         Section("Throughput across devices", [], [], [Figure(throughput_plot, "Train-step samples/s vs batch size")]),
         *quality_sections(df, run),
+        *operators.operator_sections(out),
         Section(
             "Files",
             [f"`{run.path.name}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per case), `{PLOTS}/`"],
@@ -213,15 +214,25 @@ def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
 
 
 def build(path: Path) -> Path:
-    """Write the report of a run folder (or of a benchmark.json, next to it); returns report.md's path."""
+    """Write the report of a run folder (or of a benchmark.json, next to it); returns report.md's path.
+    A folder from `nox -s profile` alone (traces, no benchmark.json) gets a report of its profiles."""
+    path = Path(path)
+    if path.is_dir() and not (path / RESULT_FILE).exists():
+        profile = operators.profile_document(path)
+        if profile is None:
+            raise ReportError(f"{path}: no {RESULT_FILE} and no traces: not a run folder")
+        return write_report(profile, path)
     run = load_run(path)  # raises before anything is written
     out = run.path.parent
     df = tidy(run)
     if df.empty:
         raise ReportError(f"{run.path}: no benchmarks in the file")
     df.drop(columns=["source"]).to_csv(out / "results.csv", index=False)
+    return write_report(document(run, df, out), out)
+
+
+def write_report(doc: Document, out: Path) -> Path:
     report = out / "report.md"
-    doc = document(run, df, out)
     report.write_text(markdown.render(doc), encoding="utf-8")
     html.write(doc, out, "report.html")  # after report.md and results.csv: the page links to them
     index.write(out.parent)

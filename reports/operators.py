@@ -168,15 +168,23 @@ def operator_sections(run_dir: Path) -> list[Section]:
     return [overview(run_dir, record, steps), where, per_phase]
 
 
-def write_summary(run_dir: Path, sections: list[Section] | None = None) -> Path | None:
-    """operators.md: the profile sections as a document of their own; None without traces."""
+def profile_document(run_dir: Path, sections: list[Section] | None = None) -> Document | None:
+    """The profile sections as a document of their own (a profile-only run's report); None without traces."""
     sections = operator_sections(run_dir) if sections is None else sections
     if not sections:
         return None
     record = read_record(run_dir)
     headline = [f"{len(record['profiled'])} cases profiled, {len(record['skipped'])} skipped; torch {record['torch']}"]
+    return Document(f"netbench profile: {run_dir.name}", headline, sections)
+
+
+def write_summary(run_dir: Path, sections: list[Section] | None = None) -> Path | None:
+    """operators.md; None without traces."""
+    doc = profile_document(run_dir, sections)
+    if doc is None:
+        return None
     path = run_dir / SUMMARY_FILE
-    path.write_text(markdown.render(Document(f"netbench profile: {run_dir.name}", headline, sections)), "utf-8")
+    path.write_text(markdown.render(doc), "utf-8")
     return path
 
 

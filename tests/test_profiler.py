@@ -17,7 +17,7 @@ from matplotlib.figure import Figure as MplFigure
 from bench import profiler
 from bench.case import Case
 from bench.optimizer import UnsupportedOptimizer
-from bench.run import LATEST
+from bench.run import LATEST, is_run
 from reports import operators
 from reports.load import ReportError
 
@@ -34,7 +34,7 @@ def run_profile(root: Path, *args: str, timeout: float = 120) -> subprocess.Comp
 
 
 def run_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if not p.is_symlink())
+    return sorted(p for p in root.iterdir() if is_run(p))
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -60,6 +60,8 @@ def test_prints_where_it_wrote_and_how_to_open_it(profiled: tuple[subprocess.Com
     done, run_dir = profiled
     assert f"profiled {CASE}" in done.stdout
     assert f"tensorboard --logdir {run_dir / 'traces'}" in done.stdout
+    assert f"report:  {run_dir / 'report.html'}" in done.stdout
+    assert (run_dir / "report.html").stat().st_size > 0
 
 
 def test_one_trace_per_case_that_parses_and_holds_the_phase_labels(profiled: tuple[object, Path]) -> None:

@@ -9,6 +9,7 @@ nothing is installed and that Python is used as it is.
 from __future__ import annotations
 
 import os
+import sys
 
 import nox
 
@@ -19,19 +20,21 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 TORCH = os.environ.get("NETBENCH_TORCH", "torch==2.13.0")
 
 
-def install(session: nox.Session, *groups: str) -> None:
-    """The suite's dependencies (torch as TORCH) and the named dependency groups; nothing under --no-venv."""
+def install(session: nox.Session, *groups: str) -> str:
+    """Install the suite's dependencies (torch as TORCH) and the named dependency groups, and return
+    the Python to run. Under --no-venv nothing is installed and it is the Python running nox."""
     if session.venv_backend == "none":
-        return
+        return sys.executable
     deps = [d for d in PYPROJECT["project"]["dependencies"] if not d.startswith("torch")]
     session.install(TORCH, *deps, *nox.project.dependency_groups(PYPROJECT, *groups))
+    return "python"
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Time every phase over the case matrix; writes results/<run-id>/ with report.md. Options: see README."""
-    install(session)
-    session.run("python", "-m", "pytest", "bench/test_phases.py", *session.posargs)
+    python = install(session)
+    session.run(python, "-m", "pytest", "bench/test_phases.py", *session.posargs)
 
 
 # Cases long enough for a 5% tolerance, at 1 thread: the steadiest figures on a shared machine.
@@ -48,23 +51,23 @@ VALIDATE = (
 def validate(session: nox.Session) -> None:
     """Check each phase does its work, and the suite's timing against torch.utils.benchmark.Timer (exit 1 when out
     of tolerance). Options after -- override the cases, e.g. -- --threads=2."""
-    install(session)
-    session.run("python", "-m", "pytest", "bench/test_validity.py", "bench/test_phases.py", *VALIDATE, *session.posargs)
-    session.run("python", "-m", "reports", "validate")
+    python = install(session)
+    session.run(python, "-m", "pytest", "bench/test_validity.py", "bench/test_phases.py", *VALIDATE, *session.posargs)
+    session.run(python, "-m", "reports", "validate")
 
 
 @nox.session
 def report(session: nox.Session) -> None:
     """Rebuild the report of the newest run in results/, or of the run folders / JSON files given."""
-    install(session)
-    session.run("python", "-m", "reports", "build", *(session.posargs or ["--newest"]))
+    python = install(session)
+    session.run(python, "-m", "reports", "build", *(session.posargs or ["--newest"]))
 
 
 @nox.session
 def profile(session: nox.Session) -> None:
     """Profile the train step of each case (options as for bench); writes TensorBoard traces to a new run folder."""
-    install(session, "profile")
-    session.run("python", "-m", "bench.profiler", *session.posargs)
+    python = install(session, "profile")
+    session.run(python, "-m", "bench.profiler", *session.posargs)
 
 
 @nox.session
@@ -75,21 +78,21 @@ def compare(session: nox.Session) -> None:
     """
     if not session.posargs:
         session.error("name the runs to compare: nox -s compare -- RUN RUN ... (see README, Comparing machines)")
-    install(session)
-    session.run("python", "-m", "reports", "compare", *session.posargs)
+    python = install(session)
+    session.run(python, "-m", "reports", "compare", *session.posargs)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The suite's own tests (fast, no GPU needed; CUDA tests skip without one)."""
-    install(session, "test")
-    session.run("python", "-m", "pytest", "tests", *session.posargs)
+    python = install(session, "test")
+    session.run(python, "-m", "pytest", "tests", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy over the whole tree."""
-    install(session, "lint")
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("mypy", *session.posargs)
+    python = install(session, "lint")
+    session.run(python, "-m", "ruff", "check", ".")
+    session.run(python, "-m", "ruff", "format", "--check", ".")
+    session.run(python, "-m", "mypy", *session.posargs)

@@ -194,15 +194,19 @@ def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
     return sections
 
 
+def throughput_sections(df: pd.DataFrame, out: Path) -> list[Section]:
+    if not (df["phase"] == "train_step").any():
+        return []
+    path = save_plot(out, "throughput", partial(plots.plot_throughput, df), "Train-step throughput", (7, 4.5))
+    return [Section("Throughput across devices", [], [], [Figure(path, "Train-step samples/s vs batch size")])]
+
+
 def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
     (out / PLOTS).mkdir(exist_ok=True)
-    throughput_plot = save_plot(
-        out, "throughput", partial(plots.plot_throughput, df), "Train-step throughput", (7, 4.5)
-    )
     sections = [
         Section("Machine", [], [Table(tables.machine(run.facts))]),
         *group_sections(df, out),
-        Section("Throughput across devices", [], [], [Figure(throughput_plot, "Train-step samples/s vs batch size")]),
+        *throughput_sections(df, out),
         *quality_sections(df, run),
         *operators.operator_sections(out),
         Section(

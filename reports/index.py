@@ -20,7 +20,12 @@ from reports.load import RESULT_FILE, ReportError, Run, load_run
 
 INDEX = "index.html"
 STAMP = re.compile(r"(\d{8}T\d{6}Z)")  # bench.run.run_id and compare folders start with the UTC time
-PAGES = {"run": "report.html", "comparison": "compare.html", "profile": "operators.md"}
+# The page each kind of folder is read through, best first: a profile folder has report.html once its report is built.
+PAGES = {
+    "run": ("report.html",),
+    "comparison": ("compare.html", "compare.md"),
+    "profile": ("report.html", "operators.md"),
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,9 @@ def run_date(run: Run, fallback: str) -> str:
 
 
 def page_of(folder: Path, what: str) -> str | None:
-    name = PAGES[what]
-    return f"{quote(folder.name)}/{name}" if (folder / name).exists() else None
+    """The relative link to the folder's page, or None when none of its pages exists yet."""
+    name = next((n for n in PAGES[what] if (folder / n).exists()), None)
+    return f"{quote(folder.name)}/{name}" if name else None
 
 
 def run_entry(folder: Path) -> Entry:

@@ -96,7 +96,7 @@ def efficiency_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> 
     peak = part["peak_gflops"].dropna()
     text = [FLOPS_NOTE]
     figures = []
-    if not peak.empty:
+    if not peak.empty and part["phase"].isin(tables.COUNTED).any():
         text.append(
             f"Peak: {units.sig3(peak.iloc[0])} GFLOP/s, the best of an fp32 matmul (BLAS) and a 5x5 convolution "
             "(oneDNN / cuDNN) measured at this thread count when the run started (machine facts: peak_gflops). "

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bench.run import is_run
+
 REPO = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("torch_tb_profiler", reason="needs the profile dependency group")
@@ -72,7 +74,7 @@ def traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = [sys.executable, "-m", "bench.profiler", "--results-root", str(root), *TINY]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    (run_dir,) = (p for p in root.iterdir() if not p.is_symlink())  # results/latest leads to it too
+    (run_dir,) = (p for p in root.iterdir() if is_run(p))  # not results/latest, not index.html
     return run_dir / "traces"
 
 

@@ -37,9 +37,11 @@ def bench(session: nox.Session) -> None:
     session.run(python, "-m", "pytest", "bench/test_phases.py", *session.posargs)
 
 
-# Cases long enough for a 5% tolerance, at 1 thread: the steadiest figures on a shared machine.
+# Cases long enough for a 5% tolerance, at 1 thread (the steadiest figures on a shared machine),
+# 2 s per case for the suite and as much for the reference, so that both medians rest on 10+ rounds.
 VALIDATE = (
     "--crosscheck",
+    "--benchmark-max-time=2",
     "--phases=forward,backward,step,train_step",
     "--batch-sizes=64,256",
     "--optimizers=sgd",

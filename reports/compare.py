@@ -188,9 +188,10 @@ def method_section(min_effect: float, threshold: float | None) -> Section:
         f"({RESAMPLES} resamples, each side resampled on its own, at most {MAX_ROUNDS} rounds drawn per resample, "
         "fixed seed). *p* is the two-sided Mann-Whitney U test of the rounds (scipy.stats.mannwhitneyu).",
         f"A case is **faster** or **slower** only when p < {ALPHA} *and* the whole interval of the time ratio lies "
-        f"outside {band}; otherwise there is no significant difference. The test alone flags tiny drifts once there "
-        "are hundreds of rounds, and rounds taken one after another on a busy machine are not independent; the "
-        f"band ({min_effect:.0%}, `--min-effect`) is the size of change this suite can vouch for.",
+        f"outside {band}; otherwise there is no significant difference. Both see only the spread of rounds within "
+        "each run, and with hundreds of rounds the test flags tiny shifts; two runs of the same settings also differ "
+        "as a whole (what else the machine was doing). The band "
+        f"({min_effect:.0%}, `--min-effect`) is set above that run-to-run drift, measured with A/A runs.",
     ]
     if threshold is not None:
         text.append(

@@ -135,6 +135,8 @@ def test_interval_caps_the_resample_size() -> None:
         (0.80, 0.90, 0.001, FASTER),
         (1.10, 1.20, 0.20, SAME),  # the test does not reject
         (1.01, 1.02, 1e-9, SAME),  # significant, but smaller than the minimum effect
+        (1.04, 1.045, 1e-9, SAME),  # the same, at the edge of the default 5 % band
+        (1.06, 1.08, 1e-9, SLOWER),
         (1.02, 1.10, 1e-9, SAME),  # interval reaches into the band
         (0.90, 1.10, 1e-9, SAME),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ from reports.__main__ import main
 from reports.load import ReportError, load_run
 from reports.sources import load_sources, pick_baseline, result_files
 from reports.speedup import MISSING_BASELINE, MISSING_HERE, compare, gate, join_keys, presence, shared, summary
-from reports.speedup_plots import plot_speedup, plot_throughput
+from reports.speedup_plots import plot_speedup, plot_throughput, speedup_ticks
 from reports.stats import FASTER, SAME, SLOWER, compare_rounds, geometric_mean, mann_whitney, ratio_interval, verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -479,3 +480,10 @@ def test_partial_cases_are_counted_at_the_top(tmp_path: Path, fixture_data: dict
     head, listed = md.split("## Runs")[0], md.split("## Cases not in every run")[1]
     assert "6 cases are not in every run" in head
     assert "| cpu b1 step sgd " in listed and "Every case is in every run" not in listed
+
+
+def test_speedup_ticks_are_round_ratios_thinned_to_fit() -> None:
+    assert speedup_ticks(0.9, 2.1) == [1, 1.25, 1.5, 2]
+    wide = speedup_ticks(0.002, 1.5)
+    assert 1 in wide and len(wide) <= 9
+    assert all(b / a >= (1.5 / 0.002) ** (1 / 8) for a, b in itertools.pairwise(wide))

@@ -100,12 +100,12 @@ def differences(sources: Sequence[Source]) -> list[str]:
     lines = []
     torch = {s.label: s.run.facts.get("torch_version", "?") for s in sources}
     if len(set(torch.values())) > 1:
-        lines.append("**torch versions differ**: " + ", ".join(f"{k} {v}" for k, v in torch.items()))
+        lines.append("**torch versions differ**: " + ", ".join(f"{k}: {v}" for k, v in torch.items()))
     threads = {s.label: ",".join(map(str, s.threads)) for s in sources}
     if len(set(threads.values())) > 1:
         lines.append(
             "**thread counts differ**: "
-            + ", ".join(f"{k} {v}" for k, v in threads.items())
+            + ", ".join(f"{k}: {v}" for k, v in threads.items())
             + "; each run's cases are compared at its own thread count, so the ratios include its effect"
         )
     return lines

@@ -307,8 +307,8 @@ def test_differences_are_stated_first(tmp_path: Path, fixture_data: dict[str, An
     b = write_run(tmp_path / "b", fixture_data, threads=2, torch_version="2.12.0", host="b")
     assert run_cli(a, b, "--out", tmp_path / "cmp") == 0
     head = (tmp_path / "cmp" / "compare.md").read_text().split("## Runs")[0]
-    assert "**torch versions differ**: a / AMD EPYC 2.13.0+cpu, b / AMD EPYC 2.12.0" in head
-    assert "**thread counts differ**: a / AMD EPYC 1, b / AMD EPYC 2" in head
+    assert "**torch versions differ**: a / AMD EPYC: 2.13.0+cpu, b / AMD EPYC: 2.12.0" in head
+    assert "**thread counts differ**: a / AMD EPYC: 1, b / AMD EPYC: 2" in head
 
 
 def test_default_folder_is_new_each_time(

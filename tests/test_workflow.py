@@ -138,3 +138,22 @@ def test_compare_and_summary_steps_on_downloaded_artifacts(
     text = summary.read_text()
     assert "## Every shared case" in text and "![" not in text
     assert "*Plot `speedup-1.png`" in text
+
+
+@NEEDS_SHELL
+def test_the_gate_step_compares_each_runner_with_its_own_baseline(
+    workflow: dict[str, Any], tmp_path: Path, fake_nox: dict[str, str]
+) -> None:
+    data = json.loads(FIXTURE.read_text())
+    for runner, host in (("ubuntu-latest", "fv-az1"), ("macos-latest", "mac")):
+        write_run(tmp_path / "baseline" / f"bench-{runner}" / "20250101T000000Z", data, host, 1.0)
+    write_run(tmp_path / "artifacts" / "bench-ubuntu-latest" / "20250201T000000Z", data, "fv-az2", 1.0)
+    write_run(tmp_path / "artifacts" / "bench-macos-latest" / "20250201T000000Z", data, "mac", 2.0)  # got slower
+    script = step(workflow, "compare", "Compare each runner with the baseline run")["run"]
+    env = {**fake_nox, "BASELINE_RUN": "123", "FAIL_SLOWER": "10%"}
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert "gate failed" in result.stderr and "on macos-latest now" in result.stderr
+    ubuntu = (tmp_path / "comparison" / "ubuntu-latest" / "compare.md").read_text()
+    assert ubuntu.startswith("# Comparison: ubuntu-latest run 123 vs ubuntu-latest now")
+    assert "Gate: passed" in ubuntu

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
+from bench.machine import noise_warnings
 from reports import html, markdown, units
 from reports.document import Document, Figure, Section, Table
 from reports.load import ReportError
@@ -111,6 +112,11 @@ def differences(sources: Sequence[Source]) -> list[str]:
     return lines
 
 
+def conditions(sources: Sequence[Source]) -> list[str]:
+    """Warnings each run recorded about how it was taken: a busy machine explains many a difference."""
+    return [f"**{s.label}**: {w}" for s in sources for w in noise_warnings(s.run.facts)]
+
+
 def machine_lines(table: pd.DataFrame) -> list[str]:
     lines = []
     for _, r in summary(table).iterrows():
@@ -126,7 +132,7 @@ def headline(
     sources: Sequence[Source], baseline: int, table: pd.DataFrame, partial: int, extra: list[str]
 ) -> list[str]:
     lines = [f"Baseline: **{sources[baseline].label}** ({sources[baseline].run.path})", *machine_lines(table)]
-    lines += differences(sources)
+    lines += differences(sources) + conditions(sources)
     if partial:
         lines.append(f"{partial} cases are not in every run: listed under *Cases not in every run*")
     return lines + extra

@@ -305,8 +305,12 @@ def test_comparison_folder(tmp_path: Path, pair: tuple[Path, Path], capsys: pyte
 def test_differences_are_stated_first(tmp_path: Path, fixture_data: dict[str, Any]) -> None:
     a = write_run(tmp_path / "a", fixture_data, threads=1, host="a")
     b = write_run(tmp_path / "b", fixture_data, threads=2, torch_version="2.12.0", host="b")
+    busy = json.loads((b / "benchmark.json").read_text())
+    busy["machine_info"]["netbench"]["load_average_1m"] = 3.5
+    (b / "benchmark.json").write_text(json.dumps(busy))
     assert run_cli(a, b, "--out", tmp_path / "cmp") == 0
     head = (tmp_path / "cmp" / "compare.md").read_text().split("## Runs")[0]
+    assert "**b / AMD EPYC**: load average 3.5 on 2 cores: other work competes with the benchmark" in head
     assert "**torch versions differ**: a / AMD EPYC: 2.13.0+cpu, b / AMD EPYC: 2.12.0" in head
     assert "**thread counts differ**: a / AMD EPYC: 1, b / AMD EPYC: 2" in head
 

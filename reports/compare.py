@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=percent,
         default=MIN_EFFECT,
         metavar="PCT",
-        help=f"smallest change called a difference (default: {MIN_EFFECT:.0%})",
+        help=f"smallest change called a difference (default: {MIN_EFFECT:.0%}%)",
     )
 
 

@@ -10,6 +10,8 @@ TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 def sig3(x: float) -> str:
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
+    if abs(x) < 1000:
+        x = float(f"{x:.3g}")  # round first, so 9.999 becomes 10.0, not 10.00
     digits = max(0, 2 - math.floor(math.log10(abs(x))))
     return f"{x:,.{digits}f}"
 
@@ -20,6 +22,7 @@ def seconds(x: float) -> str:
         return "n/a"
     if x == 0:
         return "0"
+    x = float(f"{x:.3g}")  # before choosing the unit: 0.00099999 s is 1.00 ms, not 1,000 us
     for scale, unit in TIME_UNITS:
         if abs(x) >= scale:
             return f"{sig3(x / scale)} {unit}"

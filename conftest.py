@@ -161,9 +161,25 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any], o
         config._benchmarksession.json = run_dir / "benchmark.json"  # type: ignore[attr-defined]
 
 
+def save_without_figures(config: pytest.Config) -> None:
+    """pytest-benchmark saves nothing when no case was timed; when every case was skipped or failed
+    (e.g. --device cuda on a machine without one), the run still records why, through its hooks."""
+    bench = config._benchmarksession  # type: ignore[attr-defined]
+    commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
+    output = config.hook.pytest_benchmark_generate_json(
+        config=config, benchmarks=[], include_data=True, machine_info=bench.get_machine_info(), commit_info=commit_info
+    )
+    config.hook.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=output)
+    bench.save_json(output)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # pytest-benchmark's hookwrapper has written benchmark.json by the time this runs.
-    run_dir = session.config.stash.get(RUN_DIR, None)
+    config = session.config
+    unsaved = RUN_DIR in config.stash and not (config.stash[RUN_DIR] / "benchmark.json").exists()
+    if unsaved and (config.stash[SKIPPED] or config.stash[FAILED]):
+        save_without_figures(config)
+    run_dir = config.stash.get(RUN_DIR, None)
     if run_dir is None or not (run_dir / "benchmark.json").exists():
         return
     point_latest(run_dir)

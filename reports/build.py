@@ -57,8 +57,10 @@ def headline(df: pd.DataFrame, run: Run) -> list[str]:
         )
     lines.append(
         f"{len(df)} cases timed on {run.datetime[:16].replace('T', ' ')} UTC; {len(run.skipped)} skipped; "
-        f"{int(df['noisy'].sum())} noisy (IQR/median > {NOISY_IQR:.0%})"
+        f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (IQR/median > {NOISY_IQR:.0%})"
     )
+    if df.empty:
+        lines.insert(0, "**No case was timed**: see the skipped and failed cases below for why.")
     return lines
 
 
@@ -230,7 +232,7 @@ def build(path: Path) -> Path:
     run = load_run(path)  # raises before anything is written
     out = run.path.parent
     df = tidy(run)
-    if df.empty:
+    if df.empty and not (run.skipped or run.failed):
         raise ReportError(f"{run.path}: no benchmarks in the file")
     df.drop(columns=["source"]).to_csv(out / "results.csv", index=False)
     return write_report(document(run, df, out), out)

@@ -125,7 +125,13 @@ def test_cuda_without_a_gpu_is_skipped_with_its_reason(
     assert "1 skipped" in result.stdout
     assert "no CUDA device" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
-    assert not root.exists()  # nothing was timed, so nothing is saved
+    # Nothing was timed, but the run still records why, for the report.
+    (saved,) = (root / "latest").glob("benchmark.json")
+    data = json.loads(saved.read_text())
+    assert data["benchmarks"] == []
+    assert [s["reason"] for s in data["netbench"]["skipped"]] == [
+        "cuda: no CUDA device on this machine (torch.cuda.is_available() is False)"
+    ]
 
 
 @NO_CUDA

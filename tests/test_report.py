@@ -17,6 +17,7 @@ from bench import SCHEMA_VERSION
 from bench.case import DIMENSIONS
 from reports import tables
 from reports.__main__ import main
+from reports.build import build
 from reports.frame import NOISY_IQR, tidy
 from reports.load import load_run
 
@@ -105,7 +106,9 @@ def newer_schema(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def no_benchmarks(data: dict[str, Any]) -> dict[str, Any]:
+    # Neither a figure nor a reason why not: a run that only skipped cases still gets a report.
     data["benchmarks"] = []
+    data["netbench"]["skipped"] = data["netbench"]["failed"] = []
     return data
 
 
@@ -369,3 +372,14 @@ def test_noisy_lists_exactly_the_rows_above_the_threshold(tmp_path: Path) -> Non
     assert list(flagged["IQR / median"]) == ["50%", "25%", "10%"]
     assert list(flagged["rounds"]) == [7, 7, 7]
     assert tables.noisy(frame_with_spread(tmp_path, [0.01, 0.05])).empty
+
+
+def test_a_run_that_only_skipped_cases_reports_why(tmp_path: Path) -> None:
+    data = fixture_data()
+    data["benchmarks"] = []
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "benchmark.json").write_text(json.dumps(data), encoding="utf-8")
+    text = build(run).read_text(encoding="utf-8")
+    assert "No case was timed" in text
+    assert "no CUDA device on this machine" in text

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure as MplFigure
 
 from bench.run import newest_run
-from reports import html, index, markdown, operators, plots, tables, units, validation
+from reports import figures, html, index, markdown, operators, plots, tables, units, validation
 from reports.document import Document, Figure, Section, Table
 from reports.frame import NOISY_IQR, machine_label, tidy
 from reports.load import RESULT_FILE, ReportError, Run, load_run
@@ -25,24 +24,12 @@ FLOPS_NOTE = (
 )
 
 
-def save_plot(out: Path, name: str, draw: Callable[[Axes], Axes], title: str, size: tuple[float, float]) -> Path:
-    fig = MplFigure(figsize=size, layout="constrained")  # no pyplot: no global state
-    ax = draw(fig.add_subplot())
-    ax.set_title(title)
-    ax.grid(True, which="major", alpha=0.3)
-    path = out / PLOTS / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    return path.relative_to(out)
+def save_plot(out: Path, name: str, draw: figures.Draw, title: str, size: tuple[float, float]) -> Path:
+    return figures.save(figures.single(draw, size, title, grid=True), out, f"{PLOTS}/{name}.png")
 
 
-def save_panels(out: Path, name: str, panels: list[tuple[str, Callable[[Axes], Axes]]], title: str) -> Path:
-    fig = MplFigure(figsize=(4.2 * len(panels), 4.2), layout="constrained")
-    for ax, (subtitle, draw) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
-        draw(ax).set_title(subtitle)
-    fig.suptitle(title)
-    path = out / PLOTS / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    return path.relative_to(out)
+def save_panels(out: Path, name: str, panels: list[tuple[str, figures.Draw]], title: str) -> Path:
+    return figures.save(figures.panels(panels, title), out, f"{PLOTS}/{name}.png")
 
 
 def headline(df: pd.DataFrame, run: Run) -> list[str]:

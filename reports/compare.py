@@ -11,13 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure as MplFigure
 
 from bench.machine import noise_warnings
-from reports import html, markdown, units
+from reports import figures, html, markdown, units
 from reports.document import Document, Figure, Section, Table
 from reports.load import ReportError
 from reports.sources import Source, load_sources, pick_baseline
@@ -217,18 +217,14 @@ def presence_section(partial: pd.DataFrame) -> Section:
 # ---- figures ----------------------------------------------------------------------------------
 
 
-def save(figure: MplFigure, out: Path, name: str) -> Path:
-    figure.savefig(out / name, dpi=110, bbox_inches="tight")
-    return Path(name)
-
-
 def speedup_figures(table: pd.DataFrame, out: Path, baseline: str) -> list[Figure]:
-    figures = []
+    found = []
     for i, (label, rows) in enumerate(shared(table).groupby("machine", sort=False), start=1):
-        fig = MplFigure(figsize=(8, 1.2 + 0.22 * len(rows)))
-        plot_speedup(rows, fig.add_subplot()).set_title(f"{label} against {baseline}", fontsize=9)
-        figures.append(Figure(save(fig, out, f"speedup-{i}.png"), f"speedup per case: {label} against {baseline}"))
-    return figures
+        fig = figures.single(partial(plot_speedup, rows), (8, 1.2 + 0.22 * len(rows)), f"{label} against {baseline}")
+        found.append(
+            Figure(figures.save(fig, out, f"speedup-{i}.png"), f"speedup per case: {label} against {baseline}")
+        )
+    return found
 
 
 def throughput_figure(sources: Sequence[Source], keys: Sequence[str], out: Path) -> list[Figure]:
@@ -241,10 +237,9 @@ def throughput_figure(sources: Sequence[Source], keys: Sequence[str], out: Path)
     loss = sorted(rows["loss"])[0]
     rows = rows[(rows["optimizer"] == optimizer) & (rows["loss"] == loss)]
     by = ("machine", "device", "threads") if "threads" in keys else ("machine", "device")
-    fig = MplFigure(figsize=(7, 4.5))
-    plot_throughput(rows, fig.add_subplot(), by)
+    fig = figures.single(partial(plot_throughput, rows, by=by), (7, 4.5))
     caption = f"{THROUGHPUT_PHASE} throughput against batch size ({optimizer}, {loss} loss)"
-    return [Figure(save(fig, out, "throughput.png"), caption)]
+    return [Figure(figures.save(fig, out, "throughput.png"), caption)]
 
 
 # ---- the command --------------------------------------------------------------------------------

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure as MplFigure
 
 from bench.profiler import NO_OPERATOR, NO_PHASE, PHASE_LABELS, PROFILE_FILE
-from reports import markdown, units
+from reports import figures, markdown, units
 from reports.document import Document, Figure, Section, Table
 from reports.load import ReportError
 
@@ -79,12 +79,8 @@ def plot_operator_share(df: pd.DataFrame, ax: Axes) -> Axes:
 
 
 def save_plot(run_dir: Path, df: pd.DataFrame) -> Path:
-    fig = MplFigure(figsize=(9, 1.6 + 0.45 * df["case"].nunique()), layout="constrained")  # no pyplot state
-    plot_operator_share(df, fig.add_subplot())
-    path = run_dir / PLOTS / "operators.png"
-    path.parent.mkdir(exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path.relative_to(run_dir)
+    fig = figures.single(partial(plot_operator_share, df), (9, 1.6 + 0.45 * df["case"].nunique()))
+    return figures.save(fig, run_dir, f"{PLOTS}/operators.png")
 
 
 def phase_table(phases: pd.DataFrame, top: int = TOP_PER_PHASE) -> pd.DataFrame:

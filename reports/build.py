@@ -33,17 +33,14 @@ def save_panels(out: Path, name: str, panels: list[tuple[str, figures.Draw]], ti
 
 
 def headline(df: pd.DataFrame, run: Run) -> list[str]:
-    lines = []
-    steps = df[df["phase"] == "train_step"]
-    for (device, threads), part in steps.groupby(["device", "threads"]):
-        best = part.nlargest(1, "throughput").iloc[0]
-        lines.append(
-            f"**{device}, {threads} threads**: fastest train step is {best['optimizer']} at batch "
-            f"{best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
-            f"({units.seconds(best['median'])} per step)"
-        )
+    lines = [
+        f"**{best['device']}, {best['threads']} threads**: fastest train step is {best['optimizer']} at batch "
+        f"{best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
+        f"({units.seconds(best['median'])} per step)"
+        for _, best in tables.fastest_steps(df).iterrows()
+    ]
     lines.append(
-        f"{len(df)} cases timed on {run.datetime[:16].replace('T', ' ')} UTC; {len(run.skipped)} skipped; "
+        f"{len(df)} cases timed on {run.taken}; {len(run.skipped)} skipped; "
         f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (IQR/median > {NOISY_IQR:.0%})"
     )
     if df.empty:

@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from reports import html, units
+from reports import html, tables, units
 from reports.frame import machine_label, tidy
-from reports.load import RESULT_FILE, ReportError, Run, load_run
+from reports.load import RESULT_FILE, ReportError, load_run
 
 INDEX = "index.html"
 STAMP = re.compile(r"(\d{8}T\d{6}Z)")  # bench.run.run_id and compare folders start with the UTC time
@@ -71,19 +71,11 @@ def kind(folder: Path) -> str | None:
 
 
 def best_per_device(df: pd.DataFrame) -> list[str]:
-    steps = df[(df["phase"] == "train_step") & df["throughput"].notna()]
-    lines = []
-    for device, part in steps.groupby("device", sort=True):
-        best = part.nlargest(1, "throughput").iloc[0]
-        lines.append(
-            f"{device}: {units.sig3(best['throughput'])} samples/s "
-            f"({best['optimizer']}, batch {best['batch_size']}, {best['threads']} threads)"
-        )
-    return lines
-
-
-def run_date(run: Run, fallback: str) -> str:
-    return f"{run.datetime[:16].replace('T', ' ')} UTC" if run.datetime else readable(fallback)
+    return [
+        f"{best['device']}: {units.sig3(best['throughput'])} samples/s "
+        f"({best['optimizer']}, batch {best['batch_size']}, {best['threads']} threads)"
+        for _, best in tables.fastest_steps(df).iterrows()
+    ]
 
 
 def page_of(folder: Path, what: str) -> str | None:
@@ -99,7 +91,8 @@ def run_entry(folder: Path) -> Entry:
     except ReportError as err:  # listed with the reason: one broken run must not hide the others
         return Entry(folder.name, "run", when, readable(when), page=page_of(folder, "run"), problem=str(err))
     best = best_per_device(tidy(run)) or ["no train_step timed"]
-    return Entry(folder.name, "run", when, run_date(run, when), machine_label(run), best, page_of(folder, "run"))
+    date = run.taken or readable(when)
+    return Entry(folder.name, "run", when, date, machine_label(run), best, page_of(folder, "run"))
 
 
 def title_of(folder: Path) -> str:

@@ -33,6 +33,11 @@ class Run:
         return self.machine.get("netbench", {})
 
     @property
+    def taken(self) -> str:
+        """When the run was saved, as '2026-11-26 23:14 UTC' ('' when the file does not say)."""
+        return f"{self.datetime[:16].replace('T', ' ')} UTC" if self.datetime else ""
+
+    @property
     def skipped(self) -> list[dict[str, Any]]:
         return self.netbench.get("skipped", [])
 

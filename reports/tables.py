@@ -39,6 +39,13 @@ def pivot(df: pd.DataFrame, cell: Callable[[pd.Series], str], index: str = "row"
     return table.fillna("").reset_index().rename(columns={index: ""})
 
 
+def fastest_steps(df: pd.DataFrame) -> pd.DataFrame:
+    """The train step with the most samples/s, one row per device and thread count."""
+    steps = df[(df["phase"] == "train_step") & df["throughput"].notna()]
+    best = steps.sort_values("throughput", ascending=False).drop_duplicates(["device", "threads"])
+    return best.sort_values(["device", "threads"])
+
+
 def latency_cell(r: pd.Series) -> str:
     return f"{units.seconds(r['median'])} (IQR {units.seconds(r['iqr'])})"
 

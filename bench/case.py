@@ -106,7 +106,8 @@ def parse_positive_ints(option: str, text: str, limit: int | None = None) -> tup
     values = []
     for item in split_list(option, text):
         if not (item.isascii() and item.isdigit()) or int(item) < 1:
-            raise OptionError(f"{option}: {item!r} is not a positive integer (e.g. {option} 1,16,64)")
+            example = "1,16,64" if limit is None else f"1,{limit}"  # threads: up to the cores
+            raise OptionError(f"{option}: {item!r} is not a positive integer (e.g. {option} {example})")
         if limit is not None and int(item) > limit:
             raise OptionError(f"{option}: {item} is more than the {limit} logical cores of this machine")
         values.append(int(item))

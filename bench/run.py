@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
+
+from bench.files import claim, safe_name
 
 LATEST = "latest"
 SUFFIX = "_"  # before the count of runs started in the same second; never part of a host name
@@ -15,8 +16,7 @@ SUFFIX = "_"  # before the count of runs started in the same second; never part 
 def run_id(now: datetime | None = None, host: str | None = None) -> str:
     """UTC time first so that ids sort by date; the host tells machines apart."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    host = re.sub(r"[^A-Za-z0-9.-]+", "-", host or socket.gethostname()) or "host"
-    return f"{now:%Y%m%dT%H%M%SZ}-{host}"
+    return f"{now:%Y%m%dT%H%M%SZ}-{safe_name(host or socket.gethostname(), 'host')}"
 
 
 def new_run_dir(root: Path) -> Path:
@@ -29,16 +29,10 @@ def new_run_dir(root: Path) -> Path:
     return candidate
 
 
-def claim_run_dir(root: Path) -> Path:
-    """Create and return a new run folder; mkdir without exist_ok is the claim, so two runs
-    starting in the same second never share one."""
-    while True:
-        candidate = new_run_dir(root)
-        try:
-            candidate.mkdir(parents=True)
-            return candidate
-        except FileExistsError:
-            continue
+def claim_run_dir(root: Path, base: str | None = None) -> Path:
+    """Create and return a new run folder (named `base`, default a new run id); mkdir without
+    exist_ok is the claim, so two runs starting in the same second never share one."""
+    return claim(root, base or run_id(), SUFFIX)
 
 
 def point_latest(run_dir: Path) -> None:
@@ -66,7 +60,12 @@ def is_run(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and path.name[:8].isdigit()
 
 
-def newest_run(root: Path) -> Path | None:
-    """The newest run folder under root (run ids sort by UTC time)."""
+def run_folders(root: Path) -> list[Path]:
+    """The run folders under root, newest first (run ids sort by UTC time)."""
     runs = [p for p in root.iterdir() if is_run(p)] if root.is_dir() else []
-    return max(runs, key=run_order) if runs else None
+    return sorted(runs, key=run_order, reverse=True)
+
+
+def newest_run(root: Path) -> Path | None:
+    """The newest run folder under root."""
+    return next(iter(run_folders(root)), None)

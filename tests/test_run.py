@@ -29,9 +29,11 @@ def test_run_ids_sort_by_time() -> None:
 
 def test_run_id_sanitizes_the_host() -> None:
     rid = run_id(T0, "my box/../x y:z")
-    assert rid == "20240102T030405Z-my-box-..-x-y-z"
+    assert rid.startswith("20240102T030405Z-my-box-..-x-y-z-")  # and a hash of the real name
     assert os.sep not in rid and " " not in rid
     assert "/" not in run_id(T0, "/")
+    assert run_id(T0, "my box") != run_id(T0, "my/box")  # different hosts, different ids
+    assert run_id(T0, "ci-runner-7.local") == "20240102T030405Z-ci-runner-7.local"  # a plain name as it is
 
 
 def test_run_id_defaults_to_now_and_this_host() -> None:

@@ -47,6 +47,30 @@ def result_files(path: Path) -> list[Path]:
     return found
 
 
+def searched(path: Path) -> bool:
+    """Whether the runs of `path` were searched for below it (rather than named): a bad one found that
+    way is set aside with a note, so that one broken run does not stop the comparison of the others."""
+    return path.is_dir() and not (path / RESULT_FILE).is_file()
+
+
+def load_all(paths: Sequence[Path]) -> tuple[list[Run], list[str]]:
+    """Every run under `paths` loaded once; a file named directly must load, one found by searching may not."""
+    files: dict[Path, tuple[Path, bool]] = {}
+    for path in map(Path, paths):
+        for file in result_files(path):
+            # The same file reached twice (a folder and a run inside it) is one run, not a copy.
+            files.setdefault(file.resolve(), (file, searched(path)))
+    runs, notes = [], []
+    for file, found in files.values():
+        try:
+            runs.append(load_run(file))
+        except ReportError as err:
+            if not found:
+                raise
+            notes.append(f"set aside, not compared: {err}")
+    return runs, notes
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -109,7 +133,7 @@ def unique_labels(runs: Sequence[Run], fixed: dict[int, str]) -> list[str]:
     labels = list(base)
     for label in dict.fromkeys(base):
         group = [i for i, b in enumerate(base) if b == label and i not in fixed]
-        if len(group) < 2 and not (group and label in fixed.values()):
+        if len(group) < 2:
             continue
         for tag in TAGS:
             tags = [tag(i, runs[i]) for i in group]
@@ -120,26 +144,34 @@ def unique_labels(runs: Sequence[Run], fixed: dict[int, str]) -> list[str]:
     return labels
 
 
+def refuse_collisions(runs: Sequence[Run], names: Sequence[str], fixed: dict[int, str]) -> None:
+    """A --label equal to another run's automatic label would merge two runs into one column: refused."""
+    for i, name in fixed.items():
+        other = next((j for j, n in enumerate(names) if n == name and j != i), None)
+        if other is not None:
+            taken = f"{name!r} is already the label of {runs[other].path}"
+            raise ReportError(f"--label {name}={runs[i].path}: {taken}; choose another name")
+
+
 def load_sources(paths: Sequence[Path], labels: Sequence[str] = ()) -> tuple[list[Source], list[str]]:
     """Every run under `paths`, read once and labelled; plus notes on what was set aside.
 
     Raises ReportError when fewer than two different runs remain: nothing to compare.
     """
-    files = [file for path in paths for file in result_files(Path(path))]
-    # The same file reached twice (a folder and a run inside it) is one run, not a copy.
-    unique: dict[Path, Path] = {}
-    for file in files:
-        unique.setdefault(file.resolve(), file)
-    runs, copies = distinct([load_run(file) for file in unique.values()])
-    notes = [
-        f"{copy.path} is byte-identical to {first.path}: the same run twice, compared once" for copy, first in copies
+    loaded, notes = load_all(paths)
+    runs, copies = distinct(loaded)
+    notes += [
+        f"byte-identical to {first.path}: {copy.path} (the same run twice, compared once)" for copy, first in copies
     ]
     if len(runs) < 2 and copies:
         copy, first = copies[0]
         raise ReportError(f"{first.path} and {copy.path} are byte-identical (the same run twice); nothing to compare")
     if len(runs) < 2:
-        raise ReportError(f"only one run given ({runs[0].path}); compare needs at least two")
-    names = unique_labels(runs, overrides(runs, labels))
+        what = f"only one run given ({runs[0].path})" if runs else "no run could be read"
+        raise ReportError(f"{what}; compare needs at least two" + (f" ({notes[0]})" if notes else ""))
+    fixed = overrides(runs, labels)
+    names = unique_labels(runs, fixed)
+    refuse_collisions(runs, names, fixed)
     return [Source(name, run) for name, run in zip(names, runs, strict=True)], notes
 
 

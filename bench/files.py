@@ -115,22 +115,18 @@ def claim(root: Path, base: str, sep: str = "_") -> Path:
 
 
 def claim_exact(folder: Path) -> bool:
-    """Claim the folder a user named: new (made here) or empty (marked here). False when it is taken:
-    it holds files, or another command claimed it first."""
+    """Claim the folder a user named, new or empty: whoever creates its mark file first has it. False when
+    another command marked it first, or it holds anything else (nothing in it is touched then)."""
     try:
-        folder.mkdir(parents=True)
-        return True
-    except FileExistsError:
-        pass
-    if not folder.is_dir() or any(folder.iterdir()):
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file of that name
         return False
     mark = folder / CLAIMED
     try:
         os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
     except FileExistsError:
         return False
-    # Something written between the emptiness check and the mark is not ours to overwrite.
-    if [p.name for p in folder.iterdir()] != [CLAIMED]:
-        mark.unlink(missing_ok=True)
+    if os.listdir(folder) != [CLAIMED]:
+        mark.unlink()
         return False
     return True

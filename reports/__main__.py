@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from reports import build, compare, index, operators, validation
-from reports.load import ReportError
+from reports.load import ReportError, one_line
 
 # Each command module provides add_arguments(parser) and main(args) -> int.
 COMMANDS = {"build": build, "compare": compare, "index": index, "operators": operators, "validate": validation}
+USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad option one line (the usage is one --help away), as every other input error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, one_line(f"error: {self.prog}: {message} (see {self.prog} --help)") + "\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m reports", description=__doc__)
+    top = Parser(prog="python -m reports", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     for name, module in COMMANDS.items():
         module.add_arguments(sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0]))
@@ -26,8 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(COMMANDS[args.command].main(args))
     except ReportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        print(one_line(f"error: {err}"), file=sys.stderr)
+        return USAGE
+    except OSError as err:  # what no command turned into a ReportError: still one line, nothing half-written
+        where = f"{err.filename}: " if err.filename else ""
+        print(one_line(f"error: {where}{err.strerror or err}"), file=sys.stderr)
+        return USAGE
 
 
 if __name__ == "__main__":

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.axes import Axes
 
-from bench.run import newest_run
+from bench import files
+from bench.run import claim_run_dir, is_run, run_folders
 from reports import figures, html, index, markdown, operators, plots, tables, units, validation
 from reports.document import Document, Figure, Section, Table
 from reports.frame import NOISY_IQR, machine_label, tidy
-from reports.load import RESULT_FILE, ReportError, Run, load_run
+from reports.load import RESULT_FILE, ReportError, Run, check_run, load_run, read_json
+from reports.markdown import literal
 
 PLOTS = "plots"
 FLOPS_NOTE = (
@@ -34,13 +39,13 @@ def save_panels(out: Path, name: str, panels: list[tuple[str, figures.Draw]], ti
 
 def headline(df: pd.DataFrame, run: Run) -> list[str]:
     lines = [
-        f"**{best['device']}, {best['threads']} threads**: fastest train step is {best['optimizer']} at batch "
-        f"{best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
+        f"**{literal(best['device'])}, {best['threads']} threads**: fastest train step is {literal(best['optimizer'])} "
+        f"at batch {best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
         f"({units.seconds(best['median'])} per step)"
         for _, best in tables.fastest_steps(df).iterrows()
     ]
     lines.append(
-        f"{len(df)} cases timed on {run.taken}; {len(run.skipped)} skipped; "
+        f"{len(df)} cases timed on {literal(run.taken)}; {len(run.skipped)} skipped; "
         f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (IQR/median > {NOISY_IQR:.0%})"
     )
     if df.empty:
@@ -52,7 +57,8 @@ def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
     """Latency, throughput, breakdown, optimizer cost and GFLOP/s, for each device and thread count."""
     sections = []
     for label, part in tables.groups(df):
-        slug = label.replace(", ", "-t").split(" ")[0]
+        # The device is read from the file: reduced to a safe name before it becomes part of a path.
+        slug = files.safe_name(f"{part['device'].iloc[0]}-t{part['threads'].iloc[0]}")
         latency_plot = save_plot(
             out,
             f"latency-{slug}",
@@ -68,7 +74,7 @@ def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
                     "and are timed once; zero_grad, step and train_step are timed per optimizer."
                 ],
                 [Table(tables.latency(part))],
-                [Figure(latency_plot, f"Latency vs batch size per phase ({label}), log-log")],
+                [Figure(latency_plot, f"Latency vs batch size per phase ({literal(label)}), log-log")],
             )
         )
         sections.append(breakdown_section(part, label, slug, out))
@@ -95,7 +101,7 @@ def efficiency_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> 
             f"Efficiency vs batch size ({label})",
             (7, 4.5),
         )
-        figures.append(Figure(path, f"Share of the matmul peak per phase ({label})"))
+        figures.append(Figure(path, f"Share of the matmul peak per phase ({literal(label)})"))
     return Section(f"Achieved GFLOP/s and efficiency: {label}", text, [Table(tables.gflops(part))], figures)
 
 
@@ -103,7 +109,7 @@ def memory_section(part: pd.DataFrame, label: str) -> Section:
     table = tables.memory(part)
     if table is None:
         return Section(f"Memory per phase: {label}", ["This run recorded no memory figures."])
-    methods = ", ".join(sorted(part["memory_method"].dropna().unique()))
+    methods = ", ".join(literal(m) for m in sorted(part["memory_method"].dropna().unique()))
     return Section(
         f"Memory per phase: {label}",
         [
@@ -136,7 +142,7 @@ def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
             "them; a gap of a few percent either way is expected."
         ],
         [Table(throughput, "train-step throughput, samples/s")],
-        [Figure(path, f"Train step broken into phases per optimizer ({label})")],
+        [Figure(path, f"Train step broken into phases per optimizer ({literal(label)})")],
     )
 
 
@@ -159,7 +165,8 @@ def optimizer_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
     table = [Table(cost)] if cost is not None else []
     if cost is None:
         text.append("The manual update is not in this run (add `--optimizers ...,manual`), so no ratios.")
-    return Section(f"Optimizer step: {label}", text, table, [Figure(path, f"Step cost per implementation ({label})")])
+    figure = Figure(path, f"Step cost per implementation ({literal(label)})")
+    return Section(f"Optimizer step: {label}", text, table, [figure])
 
 
 def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
@@ -198,52 +205,117 @@ def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
         *operators.operator_sections(out),
         Section(
             "Files",
-            [f"`{run.path.name}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per case), `{PLOTS}/`"],
+            [f"`{RESULT_FILE}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per case), `{PLOTS}/`"],
         ),
     ]
     return Document(f"netbench report: {machine_label(run)}", headline(df, run), sections)
 
 
-def build(path: Path) -> Path:
-    """Write the report of a run folder (or of a benchmark.json, next to it); returns report.md's path.
-    A folder from `nox -s profile` alone (traces, no benchmark.json) gets a report of its profiles."""
+def build(path: Path, results_root: Path = Path("results")) -> Path:
+    """Write the report of a run folder; returns report.md's path. A loose JSON file (any name but
+    benchmark.json) is first copied into a run folder of its own under results_root: a report is never
+    written beside or above a file the user downloaded. A folder from `nox -s profile` alone (traces,
+    no benchmark.json) gets a report of its profiles."""
     path = Path(path)
     if path.is_dir() and not (path / RESULT_FILE).exists():
         profile = operators.profile_document(path)
         if profile is None:
             raise ReportError(f"{path}: no {RESULT_FILE} and no traces: not a run folder")
-        return write_report(profile, path)
+        return written(lambda: write_report(profile, path))
+    if path.is_file() and path.name != RESULT_FILE:
+        path = adopt(path, results_root)
     run = load_run(path)  # raises before anything is written
     out = run.path.parent
     df = tidy(run)
     if df.empty and not (run.skipped or run.failed):
         raise ReportError(f"{run.path}: no benchmarks in the file")
-    df.drop(columns=["source"]).to_csv(out / "results.csv", index=False)
+    return written(lambda: write_run_report(run, df, out))
+
+
+def written(write: Callable[[], Path]) -> Path:
+    """Run a writer; a write the system refuses (a full disk, a read-only folder) is one line, not a traceback.
+    Every file is written atomically, so what was there before is still there."""
+    try:
+        return write()
+    except OSError as err:
+        raise ReportError(f"{err.filename or 'a report file'}: cannot be written ({err.strerror or err})") from None
+
+
+def write_run_report(run: Run, df: pd.DataFrame, out: Path) -> Path:
+    with files.atomic(out / "results.csv") as f:
+        df.drop(columns=["source"]).to_csv(f, index=False)
     return write_report(document(run, df, out), out)
 
 
+def adopt(file: Path, results_root: Path) -> Path:
+    """Copy a loose result file, checked first, into a new run folder named by its own time and host."""
+    run = check_run(file, read_json(file))
+    folder = written(lambda: claim_run_dir(results_root, run_name(run)))
+    try:
+        files.write_bytes(folder / RESULT_FILE, file.read_bytes())
+    except OSError as err:
+        shutil.rmtree(folder, ignore_errors=True)  # ours, new and incomplete
+        raise ReportError(f"{folder / RESULT_FILE}: cannot be written ({err.strerror or err})") from None
+    return folder / RESULT_FILE
+
+
+def run_name(run: Run) -> str:
+    """The run id the run would have had: its UTC time (now, when the file does not say) and its host."""
+    try:
+        when = datetime.fromisoformat(run.datetime).astimezone(timezone.utc)
+    except ValueError:
+        when = datetime.now(timezone.utc)
+    return f"{when:%Y%m%dT%H%M%SZ}-{files.safe_name(str(run.facts.get('hostname') or 'host'), 'host')}"
+
+
 def write_report(doc: Document, out: Path) -> Path:
-    report = out / "report.md"
-    report.write_text(markdown.render(doc), encoding="utf-8")
+    report = files.write_text(out / "report.md", markdown.render(doc))
     html.write(doc, out, "report.html")  # after report.md and results.csv: the page links to them
-    index.write(out.parent)
+    if is_run(out):  # a run folder's parent is a results root: its index lists the run
+        index.write(out.parent)
     return report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", type=Path, help="run folders or benchmark.json files")
     parser.add_argument("--newest", action="store_true", help="the newest run folder under --results-root")
-    parser.add_argument("--results-root", type=Path, default=Path("results"))
+    parser.add_argument(
+        "--results-root",
+        type=folder_argument,
+        default=Path("results"),
+        help="where run folders are (and where a loose JSON file's run folder is made)",
+    )
+
+
+def folder_argument(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a folder, e.g. results")
+    return Path(text)
+
+
+def readable_runs(root: Path) -> Iterator[Path]:
+    """Run folders under root, newest first, that a report can be built of; the others are named on stderr."""
+    for folder in run_folders(root):
+        if (folder / RESULT_FILE).exists():
+            try:
+                load_run(folder)
+            except ReportError as err:
+                print(f"note: skipped a run that cannot be read: {err}", file=sys.stderr)
+                continue
+        elif not operators.trace_files(folder):
+            print(f"note: skipped {folder}: no {RESULT_FILE} and no traces (an interrupted run?)", file=sys.stderr)
+            continue
+        yield folder
 
 
 def main(args: argparse.Namespace) -> int:
     """Build the report of run folders or result files."""
     paths = list(args.paths)
     if args.newest or not paths:
-        newest = newest_run(args.results_root)
+        newest = next(readable_runs(args.results_root), None)
         if newest is None:
             raise ReportError(f"{args.results_root}: no run folders (run `nox -s bench` first)")
         paths.append(newest)
     for path in paths:
-        print(build(path))
+        print(build(path, args.results_root))
     return 0

@@ -8,6 +8,7 @@ a benchmark.json, or a folder with runs anywhere below it (downloaded CI artifac
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -16,12 +17,26 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import files
+from bench.case import DIMENSIONS
 from bench.machine import noise_warnings
 from reports import figures, html, markdown, units
 from reports.document import Document, Figure, Section, Table
-from reports.load import ReportError
+from reports.load import ReportError, one_line
+from reports.markdown import literal
 from reports.sources import Source, load_sources, pick_baseline
-from reports.speedup import all_tidy, compare, extremes, gate, join_keys, presence, shared, summary
+from reports.speedup import (
+    MISSING_HERE,
+    all_tidy,
+    case_name,
+    compare,
+    extremes,
+    gate,
+    join_keys,
+    presence,
+    shared,
+    summary,
+)
 from reports.speedup_plots import plot_speedup, plot_throughput
 from reports.stats import ALPHA, CONFIDENCE, FASTER, MAX_ROUNDS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
 
@@ -30,13 +45,13 @@ THROUGHPUT_PHASE = "train_step"
 
 
 def percent(text: str) -> float:
-    """'10%' or '10' -> 0.10."""
+    """'10%' or '10' -> 0.10; finite and above 0 (a NaN threshold would let every slowdown pass)."""
     try:
         value = float(text.strip().removesuffix("%")) / 100
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage (e.g. 10%)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a percentage of 0 or more")
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage above 0 (e.g. 10%)")
     return value
 
 
@@ -101,12 +116,12 @@ def differences(sources: Sequence[Source]) -> list[str]:
     lines = []
     torch = {s.label: s.run.facts.get("torch_version", "?") for s in sources}
     if len(set(torch.values())) > 1:
-        lines.append("**torch versions differ**: " + ", ".join(f"{k}: {v}" for k, v in torch.items()))
+        lines.append("**torch versions differ**: " + ", ".join(literal(f"{k}: {v}") for k, v in torch.items()))
     threads = {s.label: ",".join(map(str, s.threads)) for s in sources}
     if len(set(threads.values())) > 1:
         lines.append(
             "**thread counts differ**: "
-            + ", ".join(f"{k}: {v}" for k, v in threads.items())
+            + ", ".join(literal(f"{k}: {v}") for k, v in threads.items())
             + "; each run's cases are compared at its own thread count, so the ratios include its effect"
         )
     return lines
@@ -114,7 +129,7 @@ def differences(sources: Sequence[Source]) -> list[str]:
 
 def conditions(sources: Sequence[Source]) -> list[str]:
     """Warnings each run recorded about how it was taken: a busy machine explains many a difference."""
-    return [f"**{s.label}**: {w}" for s in sources for w in noise_warnings(s.run.facts)]
+    return [f"**{literal(s.label)}**: {literal(w)}" for s in sources for w in noise_warnings(s.run.facts)]
 
 
 def machine_lines(table: pd.DataFrame) -> list[str]:
@@ -122,7 +137,7 @@ def machine_lines(table: pd.DataFrame) -> list[str]:
     for _, r in summary(table).iterrows():
         counts = ", ".join(f"{int(r.get(v, 0))} {v}" for v in (FASTER, SLOWER, SAME))
         lines.append(
-            f"**{r['machine']}**: geometric-mean speedup {times(r['geomean_speedup'])} "
+            f"**{literal(r['machine'])}**: geometric-mean speedup {times(r['geomean_speedup'])} "
             f"over {int(r['cases'])} shared cases ({counts})"
         )
     return lines
@@ -131,7 +146,8 @@ def machine_lines(table: pd.DataFrame) -> list[str]:
 def headline(
     sources: Sequence[Source], baseline: int, table: pd.DataFrame, partial: int, extra: list[str]
 ) -> list[str]:
-    lines = [f"Baseline: **{sources[baseline].label}** ({sources[baseline].run.path})", *machine_lines(table)]
+    base = sources[baseline]
+    lines = [f"Baseline: **{literal(base.label)}** ({literal(base.run.path)})", *machine_lines(table)]
     lines += differences(sources) + conditions(sources)
     if partial:
         lines.append(f"{partial} cases are not in every run: listed under *Cases not in every run*")
@@ -221,9 +237,8 @@ def speedup_figures(table: pd.DataFrame, out: Path, baseline: str) -> list[Figur
     found = []
     for i, (label, rows) in enumerate(shared(table).groupby("machine", sort=False), start=1):
         fig = figures.single(partial(plot_speedup, rows), (8, 1.2 + 0.22 * len(rows)), f"{label} against {baseline}")
-        found.append(
-            Figure(figures.save(fig, out, f"speedup-{i}.png"), f"speedup per case: {label} against {baseline}")
-        )
+        caption = f"speedup per case: {literal(label)} against {literal(baseline)}"
+        found.append(Figure(figures.save(fig, out, f"speedup-{i}.png"), caption))
     return found
 
 
@@ -238,7 +253,7 @@ def throughput_figure(sources: Sequence[Source], keys: Sequence[str], out: Path)
     rows = rows[(rows["optimizer"] == optimizer) & (rows["loss"] == loss)]
     by = ("machine", "device", "threads") if "threads" in keys else ("machine", "device")
     fig = figures.single(partial(plot_throughput, rows, by=by), (7, 4.5))
-    caption = f"{THROUGHPUT_PHASE} throughput against batch size ({optimizer}, {loss} loss)"
+    caption = f"{THROUGHPUT_PHASE} throughput against batch size ({literal(optimizer)}, {literal(loss)} loss)"
     return [Figure(figures.save(fig, out, "throughput.png"), caption)]
 
 
@@ -246,17 +261,13 @@ def throughput_figure(sources: Sequence[Source], keys: Sequence[str], out: Path)
 
 
 def output_folder(out: Path | None) -> Path:
-    """A folder no earlier comparison uses: --out if new or empty, else results/compare-<UTC time>[-n]."""
-    if out is not None:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise ReportError(f"--out {out}: exists and is not an empty folder; comparisons never overwrite")
-        return out
-    base = f"compare-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-    folder, n = RESULTS_ROOT / base, 1
-    while folder.exists():
-        n += 1
-        folder = RESULTS_ROOT / f"{base}-{n}"
-    return folder
+    """A folder claimed for this comparison alone (bench.files): --out if new or empty, else
+    results/compare-<UTC time>[-n]. Two comparisons started together never share one."""
+    if out is None:
+        return files.claim(RESULTS_ROOT, f"compare-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
+    if not files.claim_exact(out):
+        raise ReportError(f"--out {out}: exists and is not an empty folder; comparisons never overwrite")
+    return out
 
 
 def gate_line(failing: pd.DataFrame, threshold: float, baseline: str) -> str:
@@ -264,6 +275,34 @@ def gate_line(failing: pd.DataFrame, threshold: float, baseline: str) -> str:
         f"{r['case']} on {r['machine']} ({1 / r['speedup']:.2f}x the time)" for _, r in failing.iterrows()
     )
     return f"{len(failing)} case(s) slower than {baseline} by more than {threshold:.0%}: {names}"
+
+
+def why_missing(source: Source, case: str, keys: Sequence[str]) -> str:
+    """'failed: <reason>', 'skipped: <reason>' or 'not run', for a case of the baseline a run lacks."""
+    for what, records in (("failed", source.run.failed), ("skipped", source.run.skipped)):
+        for record in records:
+            if case_name({d: record.get(d, "?") for d in DIMENSIONS}, keys) == case:
+                return f"{what}: {record['reason']}"
+    return "not run"
+
+
+def missing_line(sources: Sequence[Source], table: pd.DataFrame) -> str:
+    """The baseline's cases a run lacks: the gate cannot vouch for a case it has no figure of."""
+    missing = table[table["verdict"] == MISSING_HERE]
+    keys = join_keys(sources)
+    by_label = {s.label: s for s in sources}
+    names = "; ".join(
+        f"{r['case']} on {r['machine']} ({why_missing(by_label[r['machine']], r['case'], keys)})"
+        for _, r in missing.iterrows()
+    )
+    return f"{len(missing)} case(s) of the baseline missing or failed: {names}" if len(missing) else ""
+
+
+def gate_lines(sources: Sequence[Source], table: pd.DataFrame, threshold: float, baseline: str) -> list[str]:
+    """Why the gate fails, one line per reason; none when it passes."""
+    failing = gate(table, threshold)
+    lines = [gate_line(failing, threshold, baseline)] if len(failing) else []
+    return [*lines, *filter(None, [missing_line(sources, table)])]
 
 
 def build_document(
@@ -292,28 +331,28 @@ def main(args: argparse.Namespace) -> int:
     table = compare(sources, baseline, min_effect=args.min_effect)
     if shared(table).empty:
         raise ReportError("the runs have no case in common: " + "; ".join(f"{s.run.path}" for s in sources))
-    out = output_folder(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     base = sources[baseline].label
-    failing = gate(table, args.fail_slower) if args.fail_slower is not None else table.iloc[:0]
-    extra = [*notes]
+    failed = gate_lines(sources, table, args.fail_slower, base) if args.fail_slower is not None else []
+    extra = [literal(note) for note in notes]
     if args.fail_slower is not None:
-        extra.append(
-            "Gate: "
-            + (
-                f"**failed**, {gate_line(failing, args.fail_slower, base)}"
-                if len(failing)
-                else f"passed, no case is significantly slower by more than {args.fail_slower:.0%}"
-            )
-        )
-    doc = build_document(sources, baseline, table, out, extra, args)
-    (out / "compare.md").write_text(markdown.render(doc), encoding="utf-8")
-    table.assign(baseline=base).to_csv(out / "compare.csv", index=False)
-    html.write(doc, out, "compare.html")  # last: the page links to compare.md and compare.csv
+        passed = f"passed, no case is significantly slower by more than {args.fail_slower:.0%}"
+        extra += [f"Gate: **failed**, {literal(line)}" for line in failed] or [f"Gate: {passed}"]
+    try:
+        out = output_folder(args.out)
+        write(build_document(sources, baseline, table, out, extra, args), table.assign(baseline=base), out)
+    except OSError as err:
+        raise ReportError(f"{err.filename or args.out}: cannot be written ({err.strerror or err})") from None
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(one_line(f"note: {note}"), file=sys.stderr)
     print(f"comparison: {out / 'compare.md'}")
-    if len(failing):
-        print(f"gate failed: {gate_line(failing, args.fail_slower, base)}", file=sys.stderr)
-        return 1
-    return 0
+    for line in failed:
+        print(one_line(f"gate failed: {line}"), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def write(doc: Document, table: pd.DataFrame, out: Path) -> None:
+    """compare.md, compare.csv and compare.html, each written atomically."""
+    files.write_text(out / "compare.md", markdown.render(doc))
+    with files.atomic(out / "compare.csv") as f:
+        table.to_csv(f, index=False)
+    html.write(doc, out, "compare.html")  # last: the page links to compare.md and compare.csv

@@ -1,4 +1,9 @@
-"""What a report says, independent of how it is written out (Markdown now; other formats render the same)."""
+"""What a report says, independent of how it is written out (Markdown and HTML render the same Document).
+
+Titles and table cells are plain text: each renderer escapes them for its format. Paragraphs, headline
+lines and captions are Markdown inline syntax: a value read from a file goes into them only through
+reports.markdown.literal, so that it can never become markup, a link or a heading.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ class Figure:
 
 @dataclass(frozen=True)
 class Section:
-    title: str
+    title: str  # plain text
     text: list[str] = field(default_factory=list)  # paragraphs; Markdown inline syntax allowed
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from bench import files
 
 DPI = 110
 Draw = Callable[[Axes], Axes]
@@ -33,8 +36,21 @@ def panels(draws: Sequence[tuple[str, Draw]], title: str) -> Figure:
 
 
 def save(fig: Figure, out: Path, name: str) -> Path:
-    """Write out/name (folders made as needed); returns name, the path a report in `out` links to."""
-    path = out / name
+    """Write out/name atomically (folders made as needed); returns name, the path a report in `out` links to.
+
+    `name` must stay inside `out` (ValueError otherwise): callers build it from values read from files."""
+    path = files.inside(out, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    try:
+        write_png(fig, path)
+    except ValueError:
+        # A '$' in a name from a file made mathtext fail to parse a label: draw every text as it is.
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+        write_png(fig, path)
     return Path(name)
+
+
+def write_png(fig: Figure, path: Path) -> None:
+    with files.atomic(path, binary=True) as f:
+        fig.savefig(f, format="png", dpi=DPI)

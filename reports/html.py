@@ -13,18 +13,21 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup, escape
 
+from bench import files
 from reports.document import Document, Figure, Section, Table
 
-# Markdown inline syntax the report code writes: `code`, **strong**, *em*, [text](href).
-# Matched on text that is already HTML-escaped, so nothing a name contains can become markup.
+# Markdown inline syntax the report code writes: `code`, **strong**, *em*, [text](href), and backslash
+# escapes (reports.markdown.literal), which keep a value from a file literal. Matched on text that is
+# already HTML-escaped, so nothing a name contains can become markup.
 INLINE = re.compile(
-    r"`(?P<code>[^`]+)`"
+    r"\\(?P<escaped>&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);|[!-/:-@\[-`{-~])"
+    r"|`(?P<code>[^`]+)`"
     r"|\*\*(?P<strong>.+?)\*\*"
     r"|\[(?P<label>[^\]]+)\]\((?P<href>[^)\s]+)\)"
     r"|(?<![\w*])\*(?P<em>[^*\s](?:[^*]*[^*\s])?)\*(?![\w*])"
 )
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-SAFE_SCHEMES = ("http:", "https:", "mailto:")
+WEB = re.compile(r"^https?://[^/\\]", re.IGNORECASE)
 # A cell reads as a number when it starts with one followed by a unit, a bracket or nothing ("1.23 ms (IQR ...)",
 # "-4%", "1.25x", "<0.001", "2,702"); versions (2.13.0) and dates do not. Such columns align right.
 NUMBER = re.compile(r"^[<>~]?[-+\u2212]?(\d[\d,]*(\.\d+)?|\.\d+)(e[-+]?\d+)?(?=$|[\s%x)])")
@@ -68,7 +71,19 @@ class SectionView:
     links: list[Link] = field(default_factory=list)
 
 
+def safe_href(href: str) -> bool:
+    """A web address, or a relative link to a file in the page's own folder or below; not protocol-relative
+    (//host), absolute (/etc), climbing (../), javascript: or any other scheme."""
+    if WEB.match(href):
+        return True
+    path = href.split("#", 1)[0].split("?", 1)[0]
+    segments = path.replace("\\", "/").split("/")
+    return not (SCHEME.match(href) or href.startswith(("/", "\\")) or "%2e%2e" in path.lower() or ".." in segments)
+
+
 def _replace(m: re.Match[str]) -> str:
+    if m["escaped"] is not None:
+        return m["escaped"]
     if m["code"] is not None:
         return f"<code>{m['code']}</code>"  # code is literal: no markup inside it
     if m["strong"] is not None:
@@ -76,8 +91,8 @@ def _replace(m: re.Match[str]) -> str:
     if m["em"] is not None:
         return f"<em>{_convert(m['em'])}</em>"
     href = m["href"]
-    if SCHEME.match(href) and not href.lower().startswith(SAFE_SCHEMES):
-        return m[0]  # javascript: and friends stay visible text
+    if not safe_href(href):
+        return m[0]  # javascript:, //host and friends stay visible text
     return f'<a href="{href}">{_convert(m["label"])}</a>'
 
 
@@ -201,6 +216,4 @@ def render(doc: Document, folder: Path) -> str:
 
 def write(doc: Document, folder: Path, name: str) -> Path:
     """Write folder/name (report.html, compare.html) from the same Document as the Markdown."""
-    path = folder / name
-    path.write_text(render(doc, folder), encoding="utf-8")
-    return path
+    return files.write_text(folder / name, render(doc, folder))

@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from reports import html, tables, units
+from bench import files
+from reports import html, markdown, tables, units
 from reports.frame import machine_label, tidy
 from reports.load import RESULT_FILE, ReportError, load_run
 
@@ -101,7 +102,7 @@ def title_of(folder: Path) -> str:
         first = (folder / "compare.md").read_text(encoding="utf-8").partition("\n")[0]
     except OSError:
         return ""
-    return first.removeprefix("#").strip().removeprefix("Comparison: ")
+    return markdown.unescape(first.removeprefix("#").strip().removeprefix("Comparison: "))
 
 
 def entry(folder: Path, what: str) -> Entry:
@@ -129,9 +130,7 @@ def write(root: Path) -> Path:
     """Write root/index.html; returns its path."""
     if not root.is_dir():
         raise ReportError(f"{root}: no such folder (run `nox -s bench` first)")
-    path = root / INDEX
-    path.write_text(render(root), encoding="utf-8")
-    return path
+    return files.write_text(root / INDEX, render(root))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,5 +139,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Write index.html listing every run in the results folder."""
-    print(write(args.root))
+    try:
+        print(write(args.root))
+    except OSError as err:
+        raise ReportError(f"{err.filename or args.root / INDEX}: cannot be written ({err.strerror or err})") from None
     return 0

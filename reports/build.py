@@ -281,16 +281,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--newest", action="store_true", help="the newest run folder under --results-root")
     parser.add_argument(
         "--results-root",
-        type=folder_argument,
+        type=index.folder_argument,
         default=Path("results"),
         help="where run folders are (and where a loose JSON file's run folder is made)",
     )
-
-
-def folder_argument(text: str) -> Path:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path; name a folder, e.g. results")
-    return Path(text)
 
 
 def readable_runs(root: Path) -> Iterator[Path]:

@@ -20,7 +20,7 @@ import pandas as pd
 from bench import files
 from bench.case import DIMENSIONS
 from bench.machine import noise_warnings
-from reports import figures, html, markdown, units
+from reports import figures, html, index, markdown, units
 from reports.document import Document, Figure, Section, Table
 from reports.load import ReportError, one_line
 from reports.markdown import literal
@@ -74,7 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--baseline", metavar="LABEL|PATH", help="the run the others are measured against (default: the first)"
     )
     parser.add_argument(
-        "--out", type=Path, help="the folder to write; must be new or empty (default: results/compare-<UTC time>/)"
+        "--out",
+        type=index.folder_argument,
+        help="the folder to write; must be new or empty (default: results/compare-<UTC time>/)",
     )
     parser.add_argument(
         "--fail-slower",

@@ -133,8 +133,15 @@ def write(root: Path) -> Path:
     return files.write_text(root / INDEX, render(root))
 
 
+def folder_argument(text: str) -> Path:
+    """A folder named on the command line; an empty name would quietly mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("'' is not a folder (e.g. results)")
+    return Path(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", nargs="?", type=Path, default=Path("results"), help="the results folder")
+    parser.add_argument("root", nargs="?", type=folder_argument, default=Path("results"), help="the results folder")
 
 
 def main(args: argparse.Namespace) -> int:

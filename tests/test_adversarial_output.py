@@ -127,6 +127,14 @@ def test_inputs_untouched_by_every_command(users: dict[str, Any]) -> None:
     assert {k: v for k, v in after.items() if k in users["before"]} == users["before"]
 
 
+@pytest.mark.parametrize("argv", [["index", ""], ["build", "--results-root", " "], ["compare", "a", "b", "--out", ""]])
+def test_an_empty_folder_name_is_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty name would mean the current folder: the index or a comparison written wherever the user stands."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and "is not a folder (e.g. results)" in one_line(capsys.readouterr().err)
+
+
 def test_claims_under_contention_are_distinct(tmp_path: Path) -> None:
     """The same second, the same name: each of 32 threads gets a folder of its own."""
     with ThreadPoolExecutor(8) as pool:

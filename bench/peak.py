@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from bench.timer import clock_for, torch_threads
 
-TRIES = 5
+TRIES = 3
 BUDGET_SECONDS = 2.0  # per probe
 MATMUL_N = {"cpu": 2048, "cuda": 8192}
 CONV_BATCH = {"cpu": 32, "cuda": 512}  # 64 -> 64 channels, 5x5, 32x32: the Net's kind of work, larger

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -12,7 +13,7 @@ from bench.case import NONE, Case
 from bench.net import make_batch, make_loss, make_net
 from bench.optimizer import make_optimizer, resolved_implementation
 
-WARMUP_STEPS = 3  # Adam creates its state, the allocator and caches fill, on the first steps
+WARMUP_STEPS = 3  # Adam creates its state on the first step; foreach/fused pick their kernels
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,14 @@ class Workload:
         return loss
 
     def warm_up(self) -> None:
+        """Create the optimizer's state (Adam's moments) before anything is measured, cheaply: steps on
+        zero gradients leave every weight as it was. The plan's first rounds (memory, calibration)
+        then warm the allocator and caches with the phase's own work, untimed."""
+        for p in self.params:
+            p.grad = torch.zeros_like(p)
         for _ in range(WARMUP_STEPS):
-            self.train_step()
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
     def plan(self, phase: str) -> Plan:
         return getattr(self, f"_plan_{phase}")()
@@ -77,9 +84,14 @@ class Workload:
 
         return Plan(lambda: graph[0].backward(), setup)
 
-    def _plan_zero_grad(self) -> Plan:
+    def real_gradients(self) -> None:
+        """Gradients from a real backward of one sample: zero_grad and step depend on the gradients'
+        shapes (the parameters'), not the batch size, and one sample costs 1/256 of batch 256's."""
         self.optimizer.zero_grad(set_to_none=True)
-        self.compute_loss().backward()
+        self.loss_fn(self.net(self.batch.inputs[:1]), self.batch.target[:1]).backward()
+
+    def _plan_zero_grad(self) -> Plan:
+        self.real_gradients()
         grads = [p.grad for p in self.params]
 
         def setup() -> None:
@@ -93,8 +105,7 @@ class Workload:
         # step reads the gradients without consuming them, so one backward serves every
         # round. Thousands of steps along the same gradient would drive the weights to inf,
         # so each round starts from the same weights again (untimed).
-        self.optimizer.zero_grad(set_to_none=True)
-        self.compute_loss().backward()
+        self.real_gradients()
         start = [p.detach().clone() for p in self.params]
 
         def setup() -> None:
@@ -114,3 +125,11 @@ def count_flops(plan: Plan) -> int:
     with FlopCounterMode(display=False) as counter:
         plan.target()
     return int(counter.get_total_flops())
+
+
+@functools.cache
+def flops_per_sample(case: Case) -> int:
+    """FLOPs of one sample of the case's phase. Convolutions and matmuls scale exactly with the batch,
+    so one count at batch 1 on the CPU serves every batch size, device and thread count."""
+    one = replace(case, device="cpu", batch_size=1, threads=1)
+    return count_flops(Workload(one).plan(case.phase))

@@ -7,14 +7,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.timer import torch_threads
 
 REPO = Path(__file__).resolve().parents[1]
-# Short timing so a smoke run takes seconds; the cache plugin would write into the repo.
-FAST = ("--benchmark-max-time", "0.01", "--benchmark-min-rounds", "2", "-p", "no:cacheprovider")
+# Short timing so a smoke run takes seconds, in two passes (each case is two test items); the cache
+# plugin would write into the repo.
+FAST = ("--benchmark-max-time", "0.01", "--benchmark-min-rounds", "2", "--passes", "2", "-p", "no:cacheprovider")
 
 
 def start_bench(results_root: Path, *args: str) -> subprocess.Popen[str]:
@@ -39,3 +42,13 @@ def one_torch_thread() -> Iterator[None]:
     # whenever anything else runs; correctness does not depend on the thread count.
     with torch_threads(1):
         yield
+
+
+def thin(bench: dict[str, Any], most: int) -> None:
+    """Keep at most `most` rounds, evenly from every pass, with their passes and time stamps."""
+    count = len(bench["stats"]["data"])
+    keep = sorted(set(np.linspace(0, count - 1, min(count, most)).astype(int).tolist()))
+    bench["stats"]["data"] = [bench["stats"]["data"][i] for i in keep]
+    for key in ("passes", "stamps"):
+        if key in bench["extra_info"]:
+            bench["extra_info"][key] = [bench["extra_info"][key][i] for i in keep]

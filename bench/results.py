@@ -1,0 +1,80 @@
+"""Where a run's results go: the results root, checked before any case is timed, and the JSON file that
+pytest-benchmark writes, landing in a run folder claimed only when there is something to write."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from bench.case import OptionError
+from bench.files import write_text
+from bench.run import claim_run_dir
+
+RESULT_FILE = "benchmark.json"
+PARTIAL = ".benchmark.json.part"
+
+
+def check_results_root(text: str) -> Path:
+    """The results root, usable: minutes of timing must not end in a folder that cannot be written."""
+    if not text.strip():
+        raise OptionError("--results-root: '' is not a folder (e.g. --results-root results)")
+    root = Path(text)
+    if root.exists() and not root.is_dir():
+        raise OptionError(f"--results-root: {text!r} is a file, not a folder")
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("."))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError as err:
+        raise OptionError(
+            f"--results-root: {text!r} cannot be written ({err.strerror}; checked at {existing})"
+        ) from None
+    return root
+
+
+class PendingJson:
+    """The value of pytest-benchmark's `--benchmark-json`: a path that becomes real when it is used.
+
+    pytest-benchmark up to 5.2 writes through `with value as fh`, from 5.3 through `open(value)`;
+    both land in a partial file in a run folder claimed at that moment, which `finish` renames to
+    benchmark.json. A run that times nothing claims no folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folder: Path | None = None
+        self._file: IO[bytes] | None = None
+
+    def claim(self) -> Path:
+        if self.folder is None:
+            self.folder = claim_run_dir(self.root)
+        return self.folder
+
+    def __fspath__(self) -> str:
+        return str(self.claim() / PARTIAL)
+
+    def __enter__(self) -> IO[bytes]:
+        self._file = open(self.__fspath__(), "wb")
+        return self._file
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def __str__(self) -> str:
+        return str(self.claim() / RESULT_FILE)
+
+    def finish(self) -> Path | None:
+        """Move the written JSON into place; the run folder, or None when nothing was written."""
+        if self.folder is None:
+            return None
+        partial = self.folder / PARTIAL
+        if partial.exists():
+            os.replace(partial, self.folder / RESULT_FILE)
+        return self.folder if (self.folder / RESULT_FILE).exists() else None
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=4))

@@ -1,0 +1,260 @@
+"""Sampling a case over several passes: what is done once per case, and what every pass does.
+
+The matrix runs as interleaved passes (bench.plugin orders them): every case is timed a little in
+each pass, so that a slow minute of a shared machine falls on many cases a little rather than on a
+few cases entirely. A case's Net, warm-up, memory figure and iteration count are made once, on its
+first pass, and kept for the next. pytest-benchmark times each pass (its pedantic mode, with our
+round counts); the rounds of later passes join the first pass's figure, so the JSON and the terminal
+table hold one benchmark per case, with every round's pass and time stamp in extra_info.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from bench.case import Case
+from bench.memory import phase_memory, state_bytes
+from bench.optimizer import UnsupportedOptimizer
+from bench.reference import Reference
+from bench.timer import RecordingClock, iterations_for, rounds_for, time_once
+from bench.workload import Plan, Workload, flops_per_sample
+from reports.stats import figure
+
+# A round gets one untimed round before each pass (the case before it left other data in the caches)
+# when that costs at most this share of the pass; longer rounds hardly feel the caches.
+WARM_ROUND_SHARE = 0.1
+# A round this long is calibrated on one round (the memory round before it warmed the caches).
+LONG_ROUND = 0.05
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How a case's time is spread: `seconds` over `passes` passes; with a precision target, up to
+    `max_passes` until the interval's half-width is within `precision`."""
+
+    seconds: float
+    passes: int
+    min_round: float
+    min_rounds: int
+    precision: float | None = None
+    max_passes: int = 0
+    crosscheck: bool = False
+
+    @property
+    def per_pass(self) -> float:
+        return self.seconds / self.passes
+
+    @property
+    def total_passes(self) -> int:
+        return self.max_passes if self.precision is not None else self.passes
+
+
+@dataclass
+class CaseState:
+    """One case across its passes."""
+
+    workload: Workload
+    plan: Plan
+    iterations: int
+    round_seconds: float
+    primary: Any = None  # pytest-benchmark's Metadata of the first pass: every round ends up in it
+    passes: list[int] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
+    reference: Reference | None = None
+    done: bool = False
+
+    def seconds(self) -> np.ndarray:
+        return np.asarray(self.primary.stats.data if self.primary is not None else [], dtype=float)
+
+
+def skip_if_absent(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("cuda: no CUDA device on this machine (torch.cuda.is_available() is False)")
+
+
+@contextmanager
+def out_of_memory_skips(case: Case) -> Iterator[None]:
+    """A CUDA OOM at a large batch skips that case with the reason; the run goes on."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as err:
+        torch.cuda.empty_cache()
+        pytest.skip(f"out of memory at batch {case.batch_size}: {str(err).splitlines()[0]}")
+
+
+def make_workload(case: Case) -> Workload:
+    try:
+        return Workload(case)
+    except UnsupportedOptimizer as err:
+        pytest.skip(f"{case.optimizer} on {case.device}: {err}")
+
+
+def check_finite(workload: Workload, when: str) -> None:
+    """A diverged workload (weights or loss at inf or NaN) would time meaningless arithmetic. The loss of
+    the first sample stands for the batch: a whole forward at batch 256 would cost 0.25 s a pass."""
+    if not all(bool(torch.isfinite(p).all()) for p in workload.params):
+        pytest.fail(f"{workload.case.id}: weights are not finite {when}; no figure recorded", pytrace=False)
+    batch = workload.batch
+    with torch.no_grad():
+        loss = workload.loss_fn(workload.net(batch.inputs[:1]), batch.target[:1])
+    if not bool(torch.isfinite(loss).all()):
+        pytest.fail(f"{workload.case.id}: loss is {loss.item()} {when}; no figure recorded", pytrace=False)
+
+
+def calibrate(plan: Plan, clock: Callable[[], float], min_round: float, crosscheck: bool) -> tuple[int, float]:
+    """(calls per round, seconds per round). A repeatable target is called often enough per round for
+    the clock's cost to vanish; a target that needs setup runs once per round (pedantic's rule), and so
+    does a cross-checked one, whose reference block runs in the round's setup."""
+    if plan.setup is not None or crosscheck:
+        first = time_once(plan.run_round, clock)
+        return 1, first if first > LONG_ROUND else min(first, time_once(plan.run_round, clock))
+    calls = 1
+    while (elapsed := time_once(partial(repeat, plan.target, calls), clock)) < min_round:
+        calls *= 2
+    iterations = iterations_for(elapsed / calls, min_round)
+    return iterations, elapsed / calls * iterations
+
+
+def repeat(target: Callable[[], object], calls: int) -> None:
+    for _ in range(calls):
+        target()
+
+
+class Sampler:
+    """Every case's state for one run, and the pass of one case."""
+
+    def __init__(self, budget: Budget, start: float, peak: Callable[[str, int], float]) -> None:
+        self.budget = budget
+        self.start = start
+        self.peak = peak
+        self.cases: dict[Case, CaseState] = {}
+        self.memory: dict[Case, tuple[int, str]] = {}  # threads do not change what is allocated
+        self.dropped: set[Case] = set()  # skipped or failed: not tried again in later passes
+
+    def prepare(self, case: Case, clock: Callable[[], float]) -> CaseState:
+        workload = make_workload(case)
+        workload.warm_up()
+        check_finite(workload, "after warm-up")
+        plan = workload.plan(case.phase)
+        memory_key = Case(case.device, case.batch_size, case.optimizer, case.phase, case.loss, 0)
+        began = time.perf_counter()
+        if memory_key not in self.memory:
+            self.memory[memory_key] = phase_memory(plan, case.device)  # also the plan's first, warming round
+        profiled = time.perf_counter() - began
+        if profiled > LONG_ROUND:
+            # One call per round, a round or two per pass, whatever its exact length: the profiled round
+            # (setup and target, ~15% slower under the profiler) tells enough.
+            iterations, round_seconds = 1, profiled
+        else:
+            iterations, round_seconds = calibrate(plan, clock, self.budget.min_round, self.budget.crosscheck)
+        state = CaseState(workload, plan, iterations, round_seconds)
+        if self.budget.crosscheck:
+            state.reference = Reference(plan, case.threads)
+        return state
+
+    def extra_info(self, case: Case, state: CaseState) -> dict[str, Any]:
+        """What the report needs besides the timings (keys as the tidy frame's columns)."""
+        memory, method = self.memory[Case(case.device, case.batch_size, case.optimizer, case.phase, case.loss, 0)]
+        return {
+            **case.as_dict(),
+            "implementation": state.workload.implementation,
+            "flops": flops_per_sample(case) * case.batch_size,
+            "samples": case.batch_size,
+            "timer": "cuda-synchronized perf_counter" if case.device == "cuda" else "perf_counter",
+            "peak_gflops": self.peak(case.device, case.threads),
+            "peak_memory_bytes": memory,
+            "memory_method": method,
+            "optimizer_state_bytes": state_bytes(state.workload.optimizer),
+        }
+
+    def rounds(self, state: CaseState) -> int:
+        per_pass_min = math.ceil(self.budget.min_rounds / self.budget.passes)
+        cap = max(1, 2000 // self.budget.total_passes)
+        return rounds_for(state.round_seconds, self.budget.per_pass, per_pass_min, cap)
+
+    def setup(self, state: CaseState) -> Callable[[], object] | None:
+        plan, reference = state.plan, state.reference
+        if reference is None:
+            return plan.setup
+
+        def alternate() -> None:
+            reference.block()  # the reference's block, then the suite's round: both see the same second
+            if plan.setup is not None:
+                plan.setup()
+
+        return alternate
+
+    def run_pass(self, benchmark: BenchmarkFixture, case: Case, index: int, clock: RecordingClock) -> None:
+        skip_if_absent(case.device)
+        if case in self.dropped:
+            pytest.skip(f"{case.id}: skipped or failed in an earlier pass")
+        state = self.cases.get(case)
+        if state is not None and state.done:
+            return  # precise enough already: the time goes to the cases that are not
+        with out_of_memory_skips(case):
+            self.time_pass(benchmark, case, index, clock, state)
+
+    def time_pass(
+        self, benchmark: BenchmarkFixture, case: Case, index: int, clock: RecordingClock, state: CaseState | None
+    ) -> None:
+        if state is None:
+            state = self.cases[case] = self.prepare(case, clock)
+            benchmark.extra_info.update(self.extra_info(case, state))
+            benchmark.name = f"test_phase[{case.id}]"  # one benchmark per case, whichever pass
+            benchmark.fullname = f"bench/test_phases.py::{benchmark.name}"
+        if state.round_seconds <= WARM_ROUND_SHARE * self.budget.per_pass:
+            state.plan.run_round()
+        clock.take()
+        benchmark.pedantic(
+            state.plan.target, setup=self.setup(state), rounds=self.rounds(state), iterations=state.iterations
+        )
+        self.keep(benchmark, state, index, clock.take())
+        check_finite(state.workload, f"after pass {index + 1}")
+        self.finish_pass(state, index)
+
+    def keep(self, benchmark: BenchmarkFixture, state: CaseState, index: int, readings: list[float]) -> None:
+        """Move this pass's rounds into the case's one benchmark, with their pass and time stamps."""
+        meta = benchmark.stats
+        if meta is None:  # --benchmark-disable: the target ran once, untimed
+            return
+        data = list(meta.stats.data)
+        ends = readings[1::2] if len(readings) == 2 * len(data) else [time.perf_counter()] * len(data)
+        state.passes += [index] * len(data)
+        state.stamps += [round(end - self.start, 6) for end in ends]
+        if state.primary is None:
+            state.primary = meta
+        else:
+            state.primary.stats.data.extend(data)
+            meta.stats.data.clear()
+            benchmark.has_error = True  # pytest-benchmark leaves this pass's now empty entry out
+        state.primary.extra_info.update(passes=state.passes, stamps=state.stamps)
+        if state.reference is not None:
+            state.primary.extra_info["reference_median"] = state.reference.median()
+
+    def finish_pass(self, state: CaseState, index: int) -> None:
+        last_base = index + 1 >= self.budget.passes
+        if self.budget.precision is None:
+            state.done = last_base
+            return
+        if last_base:
+            precision = figure(state.seconds(), np.asarray(state.passes)).precision
+            state.primary.extra_info["precision"] = precision
+            state.done = precision <= self.budget.precision
+
+    def drop(self, case: Case) -> None:
+        """A case skipped or failed in one pass is left out of the JSON and not timed again."""
+        self.dropped.add(case)
+        state = self.cases.get(case)
+        if state is not None and state.primary is not None:
+            state.primary.fixture.has_error = True

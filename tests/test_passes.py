@@ -1,0 +1,146 @@
+"""The matrix as interleaved passes, as a user runs it: every round keeps its pass and time stamp, the
+order follows the recorded seed, the drift canary is sampled between cases, a precision target buys more
+passes, and an interrupted run is saved as incomplete without moving `latest`."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import SCHEMA_VERSION
+from tests.conftest import finish, start_bench
+
+SIX = ("--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1", "--no-report", "-v")
+ONE = ("--batch-sizes", "2", "--optimizers", "sgd", "--phases", "forward", "--threads", "1", "--no-report")
+RUNS = {
+    "three-passes": (*SIX, "--passes", "3", "--seed", "7"),
+    "same-seed": (*SIX, "--passes", "3", "--seed", "7"),
+    "other-seed": (*SIX, "--passes", "3", "--seed", "8"),
+    "unreachable-precision": (*ONE, "--passes", "2", "--precision", "0.0001%"),
+    "loose-precision": (*ONE, "--passes", "2", "--precision", "90%"),
+}
+ITEM = re.compile(r"test_phase\[(\S+)\] PASSED")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+    base = tmp_path_factory.mktemp("passes")
+    started = {name: (start_bench(base / name, *args), base / name) for name, args in RUNS.items()}
+    done = {name: (finish(proc), root) for name, (proc, root) in started.items()}
+    for name, (result, _) in done.items():
+        assert result.returncode == 0, name + result.stdout + result.stderr
+    return done
+
+
+def saved(root: Path) -> dict[str, Any]:
+    (path,) = root.glob("2*/benchmark.json")
+    return json.loads(path.read_text())
+
+
+def order(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return ITEM.findall(result.stdout)
+
+
+def test_every_round_keeps_its_pass_and_time_stamp(runs: dict) -> None:
+    data = saved(runs["three-passes"][1])
+    assert len(data["benchmarks"]) == 6  # one benchmark per case, whatever the passes
+    for bench in data["benchmarks"]:
+        info, rounds = bench["extra_info"], bench["stats"]["data"]
+        assert len(info["passes"]) == len(info["stamps"]) == len(rounds) == bench["stats"]["rounds"]
+        assert set(info["passes"]) == {0, 1, 2}
+        assert info["passes"] == sorted(info["passes"])
+        assert info["stamps"] == sorted(info["stamps"])  # pass after pass, round after round
+        assert "pass" not in bench["name"]
+
+
+def test_the_run_records_passes_seed_and_canary(runs: dict) -> None:
+    section = saved(runs["three-passes"][1])["netbench"]
+    assert section["schema"] == SCHEMA_VERSION
+    assert (section["passes"], section["seed"], section["interrupted"]) == (3, 7, None)
+    canary = section["canary"]
+    assert len(canary["seconds"]) == len(canary["stamps"]) == 6 * 3  # before every case of every pass
+    assert all(s > 0 for s in canary["seconds"])
+    assert canary["stamps"] == sorted(canary["stamps"])
+
+
+def test_passes_run_one_after_another(runs: dict) -> None:
+    items = order(runs["three-passes"][0])
+    assert len(items) == 18
+    passes = [int(item.rsplit("-pass", 1)[1]) for item in items]
+    assert passes == sorted(passes)
+
+
+def test_the_seed_sets_the_order(runs: dict) -> None:
+    first, again, other = (order(runs[name][0]) for name in ("three-passes", "same-seed", "other-seed"))
+    assert first == again
+    assert sorted(first) == sorted(other) and first != other
+    per_pass = [first[i : i + 6] for i in range(0, 18, 6)]
+    cases = [[item.rsplit("-pass", 1)[0] for item in p] for p in per_pass]
+    assert len({tuple(c) for c in cases}) > 1  # shuffled anew each pass
+
+
+def test_precision_target_buys_passes_until_the_cap(runs: dict) -> None:
+    (strict,) = saved(runs["unreachable-precision"][1])["benchmarks"]
+    assert len(set(strict["extra_info"]["passes"])) == 2 * 4  # the cap: four times the passes
+    assert strict["extra_info"]["precision"] > 0.000001
+    (loose,) = saved(runs["loose-precision"][1])["benchmarks"]
+    assert len(set(loose["extra_info"]["passes"])) == 2
+    assert saved(runs["unreachable-precision"][1])["netbench"]["precision_target"] == pytest.approx(0.000001)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_is_saved_as_incomplete(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = start_bench(tmp_path, *SIX, "--passes", "5", "--benchmark-max-time", "1")
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the first timed case, then the signal
+        if ITEM.search(line):
+            break
+    proc.send_signal(sig)
+    result = finish(proc)
+    output = result.stdout + result.stderr
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "Traceback" not in output
+    data = saved(tmp_path)
+    assert data["netbench"]["interrupted"].startswith("interrupted")
+    assert data["benchmarks"]
+    assert not (tmp_path / "latest").exists()  # never the newest complete run
+    assert "saved as incomplete" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("root", "message"),
+    [("", "'' is not a folder"), ("{tmp}/a-file", "is a file"), ("/proc/netbench-results", "cannot be written")],
+)
+def test_results_root_is_checked_before_timing(tmp_path: Path, root: str, message: str) -> None:
+    (tmp_path / "a-file").write_text("keep me")
+    # The last --results-root wins: start_bench's own (never created) is overridden.
+    result = finish(start_bench(tmp_path / "unused", *ONE, f"--results-root={root.format(tmp=tmp_path)}"))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert len(lines) == 1 and message in lines[0] and "--results-root" in lines[0]
+    assert (tmp_path / "a-file").read_text() == "keep me"
+    assert not (tmp_path / "unused").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--passes", "0"), "--passes: '0'"),
+        (("--passes", "two"), "--passes: 'two'"),
+        (("--precision", "nan"), "--precision: 'nan'"),
+        (("--precision", "0%"), "--precision: '0%'"),
+        (("--seed", "-1"), "--seed: '-1'"),
+    ],
+)
+def test_bad_sampling_options_are_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = finish(start_bench(tmp_path, *ONE, *args))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert len(lines) == 1 and message in lines[0]
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())

@@ -7,11 +7,18 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from reports import build, compare, index, operators, validation
+from reports import build, compare, index, operators, selfcheck, validation
 from reports.load import ReportError, one_line
 
 # Each command module provides add_arguments(parser) and main(args) -> int.
-COMMANDS = {"build": build, "compare": compare, "index": index, "operators": operators, "validate": validation}
+COMMANDS = {
+    "build": build,
+    "compare": compare,
+    "index": index,
+    "operators": operators,
+    "validate": validation,
+    "selfcheck": selfcheck,
+}
 USAGE = 2
 
 

@@ -15,9 +15,9 @@ from matplotlib.axes import Axes
 
 from bench import files
 from bench.run import claim_run_dir, is_run, run_folders
-from reports import figures, html, index, markdown, operators, plots, tables, units, validation
+from reports import drift, figures, html, index, markdown, operators, plots, tables, units, validation
 from reports.document import Document, Figure, Section, Table
-from reports.frame import NOISY_IQR, machine_label, tidy
+from reports.frame import FIGURE_NAME, NOISY_PRECISION, machine_label, tidy
 from reports.load import RESULT_FILE, ReportError, Run, check_run, load_run, read_json
 from reports.markdown import literal
 
@@ -41,16 +41,17 @@ def headline(df: pd.DataFrame, run: Run) -> list[str]:
     lines = [
         f"**{literal(best['device'])}, {best['threads']} threads**: fastest train step is {literal(best['optimizer'])} "
         f"at batch {best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
-        f"({units.seconds(best['median'])} per step)"
+        f"({units.seconds(best['time'])} per step)"
         for _, best in tables.fastest_steps(df).iterrows()
     ]
     lines.append(
         f"{len(df)} cases timed on {literal(run.taken)}; {len(run.skipped)} skipped; "
-        f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (IQR/median > {NOISY_IQR:.0%})"
+        f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (95% interval wider than ±{NOISY_PRECISION:.0%})"
     )
+    lines += drift.speed_line(run)
     if df.empty:
         lines.insert(0, "**No case was timed**: see the skipped and failed cases below for why.")
-    return lines
+    return drift.incomplete(run) + lines
 
 
 def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
@@ -70,7 +71,8 @@ def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
             Section(
                 f"Time per phase: {label}",
                 [
-                    "Median time per call, IQR in brackets. forward, loss and backward do not depend on the optimizer "
+                    f"Time per call: the {FIGURE_NAME} of the rounds over every pass; in brackets, half the "
+                    "width of its 95% interval. forward, loss and backward do not depend on the optimizer "
                     "and are timed once; zero_grad, step and train_step are timed per optimizer."
                 ],
                 [Table(tables.latency(part))],
@@ -136,7 +138,7 @@ def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
     return Section(
         f"Where the train step goes: {label}",
         [
-            "Train-step throughput in samples/s per optimizer and batch size, then each phase's median "
+            "Train-step throughput in samples/s per optimizer and batch size, then each phase's time "
             "stacked against the measured train step (black bar). Phases timed alone need not add up to "
             "the step exactly: in a real step they share caches and allocations, and Python runs between "
             "them; a gap of a few percent either way is expected."
@@ -159,7 +161,7 @@ def optimizer_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> S
         (7, 0.5 * len(steps["optimizer"].unique()) + 2),
     )
     text = [
-        "Median optimizer.step(); in brackets, relative to the manual update "
+        "optimizer.step() time; in brackets, relative to the manual update "
         "`for f in net.parameters(): f.data.sub_(f.grad.data * lr)` at the same batch size."
     ]
     table = [Table(cost)] if cost is not None else []
@@ -175,7 +177,7 @@ def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
     if check is not None:
         sections.append(check)
     flagged = tables.noisy(df)
-    text = [f"{len(flagged)} of {len(df)} figures have an IQR above {NOISY_IQR:.0%} of their median."]
+    text = [f"{len(flagged)} of {len(df)} figures have a 95% interval wider than ±{NOISY_PRECISION:.0%}."]
     if len(flagged):
         text.append("Treat them with care: re-run on a quieter machine or with `--threads 1`.")
     sections.append(Section("Noise", text, [Table(flagged)] if len(flagged) else []))
@@ -201,6 +203,7 @@ def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
         Section("Machine", [], [Table(tables.machine(run.facts))]),
         *group_sections(df, out),
         *throughput_sections(df, out),
+        drift.section(run, df, out, f"{PLOTS}/canary.png"),
         *quality_sections(df, run),
         *operators.operator_sections(out),
         Section(

@@ -22,6 +22,7 @@ from bench.case import DIMENSIONS
 from bench.machine import noise_warnings
 from reports import figures, html, index, markdown, units
 from reports.document import Document, Figure, Section, Table
+from reports.frame import FIGURE_NAME
 from reports.load import ReportError, one_line
 from reports.markdown import literal
 from reports.sources import Source, load_sources, pick_baseline
@@ -38,7 +39,7 @@ from reports.speedup import (
     summary,
 )
 from reports.speedup_plots import plot_speedup, plot_throughput
-from reports.stats import ALPHA, CONFIDENCE, FASTER, MAX_ROUNDS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
+from reports.stats import CONFIDENCE, FASTER, MAX_DRAWS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
 
 RESULTS_ROOT = Path("results")
 THROUGHPUT_PHASE = "train_step"
@@ -178,8 +179,8 @@ def cases_table(rows: pd.DataFrame, caption: str = "") -> Table:
     frame = pd.DataFrame({
         "case": rows["case"],
         "run": rows["machine"],
-        "baseline": rows["baseline_median"].map(units.seconds),
-        "this run": rows["median"].map(units.seconds),
+        "baseline": rows["baseline_time"].map(units.seconds),
+        "this run": rows["time"].map(units.seconds),
         "speedup": rows["speedup"].map(times),
         f"{CONFIDENCE:.0%} interval": list(map(interval, rows["ci_low"], rows["ci_high"])),
         "p": rows["p"].map(p_value),
@@ -207,15 +208,16 @@ def summary_section(table: pd.DataFrame) -> Section:
 def method_section(min_effect: float, threshold: float | None) -> Section:
     band = f"{1 / (1 + min_effect):.3f} .. {1 + min_effect:.3f}"
     text = [
-        "*speedup* is the baseline's median time over this run's median time (above 1: faster). "
-        f"The {CONFIDENCE:.0%} interval is a percentile bootstrap of the ratio of medians from the raw rounds "
-        f"({RESAMPLES} resamples, each side resampled on its own, at most {MAX_ROUNDS} rounds drawn per resample, "
-        "fixed seed). *p* is the two-sided Mann-Whitney U test of the rounds (scipy.stats.mannwhitneyu).",
-        f"A case is **faster** or **slower** only when p < {ALPHA} *and* the whole interval of the time ratio lies "
-        f"outside {band}; otherwise there is no significant difference. Both see only the spread of rounds within "
-        "each run, and with hundreds of rounds the test flags tiny shifts; two runs of the same settings also differ "
-        "as a whole (what else the machine was doing). The band "
-        f"({min_effect:.0%}, `--min-effect`) is set above that run-to-run drift, measured with A/A runs.",
+        f"*speedup* is the baseline's time over this run's time (above 1: faster); a case's time is the {FIGURE_NAME} "
+        "(10th percentile) of its rounds, pooled over the run's passes. "
+        f"The {CONFIDENCE:.0%} interval is a percentile interval of the ratio of two independent two-stage bootstraps "
+        f"({RESAMPLES} resamples, fixed seed): each side's passes drawn with replacement, then up to {MAX_DRAWS} of "
+        "each chosen pass's rounds, so that it includes how much the machine moved between passes, not only the "
+        "spread of rounds within one burst. *p* is the bootstrap's two-sided p-value of no change.",
+        f"A case is **faster** or **slower** only when the whole interval of the time ratio lies outside {band} "
+        f"({min_effect:.0%}, `--min-effect`); otherwise there is no significant difference. Runs on different "
+        "machines, or minutes apart, can also differ as a whole (what else the machine was doing): see each run's "
+        "drift canary in its report, and `nox -s selfcheck` for what this machine can tell apart.",
     ]
     if threshold is not None:
         text.append(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bench.case import DIMENSIONS
 from reports.load import Run
+from reports.stats import QUANTILE, figure
 
-NOISY_IQR = 0.10  # IQR/median above this flags a figure as noisy
+# A figure whose 95% interval (over passes and rounds) is wider than +-5% is flagged noisy: on this
+# project's 2-core box, figures within +-5% reproduced within 3% run to run (README, "How figures are made").
+NOISY_PRECISION = 0.05
 STATS = ("median", "iqr", "q1", "q3", "mean", "stddev", "min", "max", "rounds", "iterations")
 EXTRA = (
     "implementation",
@@ -46,30 +50,50 @@ def row(bench: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+FIGURE = ("time", "time_low", "time_high", "precision", "passes")
+FIGURE_NAME = f"p{QUANTILE * 100:.0f}"  # how the report names the figure: "p10"
+
+
+def figure_of(bench: dict[str, Any]) -> dict[str, Any]:
+    """The case's figure (stats.QUANTILE of its rounds) with its 95% interval over passes and rounds."""
+    found = figure(np.asarray(bench["stats"]["data"], dtype=float), np.asarray(passes_of(bench)))
+    return {"time": found.time, "time_low": found.low, "time_high": found.high, "precision": found.precision,
+            "passes": found.passes}  # fmt: skip
+
+
 def tidy(run: Run) -> pd.DataFrame:
     """One row per benchmark: the case dimensions, what was recorded with it, its statistics, and derived figures."""
-    df = pd.DataFrame([row(b) for b in run.benchmarks], columns=[*DIMENSIONS, *EXTRA, *STATS, "name"])
-    df["throughput"] = df["samples"] / df["median"]  # samples per second
-    df["gflops"] = df["flops"] / df["median"] / 1e9
-    df["efficiency"] = df["gflops"] / df["peak_gflops"].astype(float)  # of the measured matmul peak
+    rows = [{**row(b), **figure_of(b)} for b in run.benchmarks]
+    df = pd.DataFrame(rows, columns=[*DIMENSIONS, *EXTRA, *STATS, *FIGURE, "name"])
+    df["throughput"] = df["samples"] / df["time"]  # samples per second
+    df["gflops"] = df["flops"] / df["time"] / 1e9
+    df["efficiency"] = df["gflops"] / df["peak_gflops"].astype(float)  # of the measured peak
     df["iqr_ratio"] = df["iqr"] / df["median"]
-    df["noisy"] = df["iqr_ratio"] > NOISY_IQR
+    df["noisy"] = df["precision"] > NOISY_PRECISION
     df["machine"] = machine_label(run)
     df["source"] = str(run.path)
     return df
 
 
+def passes_of(bench: dict[str, Any]) -> list[int]:
+    """The pass of each round; a file from before passes (schema 1) took every round in one."""
+    passes = bench["extra_info"].get("passes")
+    count = len(bench["stats"]["data"])
+    return list(passes) if isinstance(passes, list) and len(passes) == count else [0] * count
+
+
 def rounds(run: Run) -> pd.DataFrame:
-    """Long form: one row per timed round (seconds per call), for statistics across runs."""
+    """Long form: one row per timed round (seconds per call) and its pass, for statistics across runs."""
     frames = [
         pd.DataFrame(
             {
                 **{d: b["extra_info"][d] for d in DIMENSIONS},
                 "round": range(len(b["stats"]["data"])),
+                "pass": passes_of(b),
                 "seconds": b["stats"]["data"],
             }
         )
         for b in run.benchmarks
     ]
-    columns = [*DIMENSIONS, "round", "seconds"]
+    columns = [*DIMENSIONS, "round", "pass", "seconds"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

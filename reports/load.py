@@ -177,6 +177,10 @@ def check_section(check: Checker, data: dict[str, Any]) -> dict[str, Any]:
             # The comparison joins skipped cases on every dimension; failed ones are only listed.
             check.expect(f"netbench.{key}[{i}].reason", record.get("reason"), TEXT)
             check_dimensions(check, f"netbench.{key}[{i}]", record, required=key == "skipped")
+    check.optional("netbench", section, ("interrupted",), TEXT)
+    check.optional("netbench", section, ("passes", "seed"), (lambda v: is_number(v) and v >= 0, "a whole number"))
+    check.optional("netbench", section, ("precision_target", "seconds_per_case", "started", "wall_seconds"), AMOUNT)
+    check_canary(check, section)
     return section
 
 
@@ -217,7 +221,42 @@ def check_benchmark(check: Checker, i: int, bench: Any) -> dict[str, Any]:
     check.optional(f"{where} extra_info", info, NUMBER_EXTRAS, AMOUNT)
     check.optional(f"{where} extra_info", info, TEXT_EXTRAS, TEXT)
     check_rounds(check, where, stats)
+    check_passes(check, where, info, len(stats["data"]))
     return bench
+
+
+def check_passes(check: Checker, where: str, info: dict[str, Any], count: int) -> None:
+    """Schema 2: each round's pass and time stamp, one per round (schema 1 files have neither)."""
+    series: dict[str, Kind] = {"passes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                                          "a pass number of 0 or more"), "stamps": AMOUNT}  # fmt: skip
+    for key, kind in series.items():
+        values = info.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list) or len(values) != count:
+            check.fail(f"{where} extra_info.{key}", f"{shown(values)} found, expected a list of {count}, one per round")
+        bad = next((i for i, v in enumerate(values) if not kind[0](v)), None)
+        if bad is not None:
+            check.fail(f"{where} extra_info.{key}", f"item {bad} is {shown(values[bad])}; expected {kind[1]}")
+    check.optional(f"{where} extra_info", info, ("precision",), AMOUNT)
+
+
+def check_canary(check: Checker, section: dict[str, Any]) -> None:
+    """The drift canary's series: as many time stamps as probe times, every one a finite number."""
+    canary = section.get("canary")
+    if canary is None:
+        return
+    canary = check.object("netbench.canary", canary)
+    stamps, seconds = canary.get("stamps", []), canary.get("seconds", [])
+    for key, values, kind in (("stamps", stamps, AMOUNT), ("seconds", seconds, SECONDS)):
+        if not isinstance(values, list):
+            check.fail(f"netbench.canary.{key}", f"{json_type(values)} found, expected a list")
+        bad = next((i for i, v in enumerate(values) if not kind[0](v)), None)
+        if bad is not None:
+            check.fail(f"netbench.canary.{key}", f"item {bad} is {shown(values[bad])}; expected {kind[1]}")
+    if len(stamps) != len(seconds):
+        check.fail("netbench.canary", f"{len(stamps)} time stamps for {len(seconds)} probe times")
+    check.optional("netbench.canary", canary, ("probe",), TEXT)
 
 
 def check_rounds(check: Checker, where: str, stats: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from matplotlib.ticker import FuncFormatter
 
 from bench.case import NONE, PHASES
 from reports import units
+from reports.frame import FIGURE_NAME
 
 BREAKDOWN = ("zero_grad", "forward", "loss", "backward", "step")  # the train step's parts, in order
 LINESTYLES = ("-", "--", ":", "-.")
@@ -27,7 +28,8 @@ def batch_axis(ax: Axes, batch_sizes: list[int]) -> None:
 
 
 def plot_latency(df: pd.DataFrame, ax: Axes) -> Axes:
-    """Median time per call vs batch size, one line per phase (log-log). df: one device and thread count.
+    """Time per call (the figure: a low quantile of the rounds) vs batch size, one line per phase (log-log).
+    df: one device and thread count.
     Colour tells the phase, line style and marker the optimizer."""
     labelled = df.assign(series=df.apply(series_label, axis=1), order=df["phase"].map(PHASES.index))
     optimizers = sorted(df["optimizer"].unique())
@@ -36,7 +38,7 @@ def plot_latency(df: pd.DataFrame, ax: Axes) -> Axes:
         style = optimizers.index(first["optimizer"])
         ax.plot(
             line["batch_size"],
-            line["median"],
+            line["time"],
             label=name,
             color=f"C{PHASES.index(first['phase'])}",
             linestyle=LINESTYLES[style % len(LINESTYLES)],
@@ -45,7 +47,7 @@ def plot_latency(df: pd.DataFrame, ax: Axes) -> Axes:
     batch_axis(ax, sorted(df["batch_size"].unique()))
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(SECONDS)
-    ax.set_ylabel("median time per call")
+    ax.set_ylabel(f"time per call ({FIGURE_NAME} of rounds)")
     ax.legend(fontsize="x-small", ncol=2)
     return ax
 
@@ -64,10 +66,10 @@ def plot_throughput(df: pd.DataFrame, ax: Axes) -> Axes:
 
 
 def breakdown(df: pd.DataFrame) -> pd.DataFrame:
-    """Median of each part of the train step per optimizer (rows) and part (columns), plus the measured step."""
+    """The figure of each part of the train step per optimizer (rows) and part (columns), plus the measured step."""
     parts = {}
     for optimizer in sorted(df.loc[df["phase"] == "train_step", "optimizer"].unique()):
-        mine = df[df["optimizer"].isin([optimizer, NONE])].set_index("phase")["median"]
+        mine = df[df["optimizer"].isin([optimizer, NONE])].set_index("phase")["time"]
         parts[optimizer] = {p: mine.get(p, float("nan")) for p in (*BREAKDOWN, "train_step")}
     return pd.DataFrame.from_dict(parts, orient="index")
 
@@ -85,7 +87,7 @@ def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
         table.index, table["train_step"], marker="_", s=600, color="black", zorder=3, label="train_step measured"
     )
     ax.yaxis.set_major_formatter(SECONDS)
-    ax.set_ylabel("median time")
+    ax.set_ylabel(f"time ({FIGURE_NAME} of rounds)")
     ax.tick_params(axis="x", labelrotation=30)
     ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
     return ax
@@ -93,10 +95,10 @@ def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
 
 def plot_step_cost(df: pd.DataFrame, ax: Axes) -> Axes:
     """Optimizer step time per implementation (the step does not depend on the batch size: largest shown)."""
-    steps = df[(df["phase"] == "step") & (df["batch_size"] == df["batch_size"].max())].sort_values("median")
-    ax.barh(steps["optimizer"] + " [" + steps["implementation"] + "]", steps["median"], color="tab:purple")
+    steps = df[(df["phase"] == "step") & (df["batch_size"] == df["batch_size"].max())].sort_values("time")
+    ax.barh(steps["optimizer"] + " [" + steps["implementation"] + "]", steps["time"], color="tab:purple")
     ax.xaxis.set_major_formatter(SECONDS)
-    ax.set_xlabel("median time per step")
+    ax.set_xlabel(f"time per step ({FIGURE_NAME} of rounds)")
     return ax
 
 

@@ -11,11 +11,11 @@ import pandas as pd
 from bench.case import DIMENSIONS, NONE
 from reports.frame import rounds, tidy
 from reports.sources import Source
-from reports.stats import ALPHA, MIN_EFFECT, SLOWER, compare_rounds, geometric_mean
+from reports.stats import MIN_EFFECT, SLOWER, compare_rounds, estimate, geometric_mean
 
 MISSING_HERE, MISSING_BASELINE = "not in this run", "not in the baseline"
 RESULT_COLUMNS = (
-    "baseline_median", "median", "ratio", "speedup", "ci_low", "ci_high", "u", "p", "verdict",
+    "baseline_time", "time", "ratio", "speedup", "ci_low", "ci_high", "p", "verdict",
     "rounds", "baseline_rounds", "threads", "baseline_threads",
 )  # fmt: skip
 
@@ -50,37 +50,38 @@ def all_tidy(sources: Sequence[Source]) -> pd.DataFrame:
     return pd.concat([tidy(s.run).assign(machine=s.label) for s in sources], ignore_index=True)
 
 
-def samples(long: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, tuple[np.ndarray, int]]:
-    """(machine, *case) -> (seconds per round, threads)."""
+Sample = tuple[np.ndarray, np.ndarray, int]  # seconds per round, the pass of each round, threads
+
+
+def samples(long: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, Sample]:
+    """(machine, *case) -> (seconds per round, pass of each round, threads)."""
     grouped = long.groupby(["machine", *keys], sort=False)
-    return {k: (g["seconds"].to_numpy(), int(g["threads"].iloc[0])) for k, g in grouped}
+    return {k: (g["seconds"].to_numpy(), g["pass"].to_numpy(), int(g["threads"].iloc[0])) for k, g in grouped}
 
 
-def compare_one(base: tuple[np.ndarray, int], mine: tuple[np.ndarray, int], alpha: float, min_effect: float) -> dict:
-    c = compare_rounds(base[0], mine[0], alpha, min_effect)
+def compare_one(base: Sample, mine: Sample, min_effect: float) -> dict:
+    c = compare_rounds(base[0], mine[0], base[1], mine[1], min_effect)
     return {
         **vars(c),
         "speedup": c.speedup,
         "rounds": len(mine[0]),
         "baseline_rounds": len(base[0]),
-        "threads": mine[1],
-        "baseline_threads": base[1],
+        "threads": mine[2],
+        "baseline_threads": base[2],
     }
 
 
-def missing_row(verdict: str, mine: tuple[np.ndarray, int] | None, base: tuple[np.ndarray, int] | None) -> dict:
+def missing_row(verdict: str, mine: Sample | None, base: Sample | None) -> dict:
     row: dict = dict.fromkeys(RESULT_COLUMNS, np.nan)
     row["verdict"] = verdict
     if mine is not None:
-        row.update(median=float(np.median(mine[0])), rounds=len(mine[0]), threads=mine[1])
+        row.update(time=estimate(mine[0]), rounds=len(mine[0]), threads=mine[2])
     if base is not None:
-        row.update(baseline_median=float(np.median(base[0])), baseline_rounds=len(base[0]), baseline_threads=base[1])
+        row.update(baseline_time=estimate(base[0]), baseline_rounds=len(base[0]), baseline_threads=base[2])
     return row
 
 
-def compare(
-    sources: Sequence[Source], baseline: int, alpha: float = ALPHA, min_effect: float = MIN_EFFECT
-) -> pd.DataFrame:
+def compare(sources: Sequence[Source], baseline: int, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
     """One row per (case, run other than the baseline), every case of either side included.
 
     Cases the two sides do not share get the verdict MISSING_HERE or MISSING_BASELINE and no statistics.
@@ -100,7 +101,7 @@ def compare(
             if base is None or mine is None:
                 row = missing_row(MISSING_BASELINE if base is None else MISSING_HERE, mine, base)
             else:
-                row = compare_one(base, mine, alpha, min_effect)
+                row = compare_one(base, mine, min_effect)
             rows.append({**dict(zip(keys, case, strict=True)), "machine": source.label, **row})
     # Joined on threads, a run's thread count is the case's: one column, not two.
     frame = pd.DataFrame(rows, columns=[*keys, "machine", *(c for c in RESULT_COLUMNS if c not in keys)])

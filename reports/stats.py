@@ -1,40 +1,101 @@
-"""Statistics for comparing two samples of timed rounds: a bootstrap interval of the ratio of medians,
-the Mann-Whitney U test, and the verdict that combines them."""
+"""Statistics of timed rounds: the figure of a case, its interval over passes and rounds, and the
+verdict of comparing two cases.
+
+A run times every case in several passes spread over the run (bench.plugin), so the rounds of one
+case come in clusters taken minutes apart. Rounds within a pass agree with each other far better
+than passes do (the machine's speed moves from one minute to the next), so an interval from the
+rounds alone is too narrow: two runs of the same settings would disagree far more often than it
+says. The interval here is a two-stage (hierarchical) bootstrap: resample the passes, then the
+rounds within each chosen pass, and take the estimator of the pooled draw.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 SEED = 20240601  # fixed: the same inputs give the same intervals, run after run
-RESAMPLES = 2000
-# Rounds drawn per resample at most. With thousands of rounds the cost is resamples x rounds;
-# drawing fewer than there are makes the interval a little wider (more cautious), never narrower.
-MAX_ROUNDS = 1000
+RESAMPLES = 1000
+# Rounds drawn per pass and resample at most. Passes then weigh the same (each had the same time
+# budget); drawing fewer rounds than a pass has widens the interval a little, never narrows it.
+MAX_DRAWS = 100
 CONFIDENCE = 0.95
-ALPHA = 0.05
-# Smallest effect called a difference: the whole interval must lie outside 1/1.05 .. 1.05.
-# The interval and the test see only the spread of rounds within each run; two runs of the same
-# settings minutes apart also differ as a whole (what else the machine is doing, where memory
-# landed). Measured on the 2-core dev box, 1-thread A/A pairs in quiet moments: median |ratio - 1|
-# 2-3 %, largest 7-10 %; a 3 % band still called 5-9 of 18 cases different, 5 % called 1-4.
-MIN_EFFECT = 0.05
+# The figure of a case: this quantile of its pooled rounds (0.5 = the median). Chosen by A/A
+# measurement on a shared 2-core machine; see README, "How figures are made".
+QUANTILE = 0.1
+# Smallest effect called a difference: the whole interval of the ratio must lie outside
+# 1/(1+MIN_EFFECT) .. 1+MIN_EFFECT. See README, "How figures are made", for the A/A figures behind it.
+MIN_EFFECT = 0.03
 
 FASTER, SLOWER, SAME = "faster", "slower", "no significant difference"
 
 
+def estimate(values: np.ndarray, quantile: float = QUANTILE) -> float:
+    """The figure of one case: a quantile of its rounds (seconds per call)."""
+    return float(np.quantile(np.asarray(values, dtype=float), quantile))
+
+
+def clusters(seconds: np.ndarray, passes: np.ndarray | None) -> list[np.ndarray]:
+    """Rounds grouped by pass; a file without passes (schema 1) is one cluster."""
+    seconds = np.asarray(seconds, dtype=float)
+    if passes is None or len(passes) != len(seconds):
+        return [seconds]
+    passes = np.asarray(passes)
+    return [seconds[passes == p] for p in np.unique(passes)]
+
+
+def bootstrap(groups: list[np.ndarray], rng: np.random.Generator, quantile: float = QUANTILE) -> np.ndarray:
+    """RESAMPLES estimates of the figure: passes drawn with replacement, then rounds within each.
+
+    A bootstrap over P clusters understates their variance by (P-1)/P (5 passes: 20%); the estimates
+    are spread around the figure by sqrt(P/(P-1)), on the log scale, to make up for it."""
+    sizes = np.array([len(g) for g in groups])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    pooled = np.concatenate(groups)
+    draws = int(min(sizes.max(), MAX_DRAWS))
+    chosen = rng.integers(0, len(groups), size=(RESAMPLES, len(groups), 1))
+    within = (rng.random((RESAMPLES, len(groups), draws)) * sizes[chosen]).astype(int)
+    picks = (offsets[chosen] + within).reshape(RESAMPLES, -1)
+    boots = np.quantile(pooled[picks], quantile, axis=1)
+    if len(groups) < 2:
+        return boots
+    center = np.log(np.quantile(pooled, quantile))
+    return np.exp(center + (np.log(boots) - center) * np.sqrt(len(groups) / (len(groups) - 1)))
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One case's figure with its interval (seconds per call)."""
+
+    time: float
+    low: float
+    high: float
+    passes: int
+
+    @property
+    def precision(self) -> float:
+        """Half the interval's width relative to the figure: 0.01 is +-1%."""
+        return (self.high - self.low) / 2 / self.time if self.time > 0 else float("inf")
+
+
+def figure(seconds: np.ndarray, passes: np.ndarray | None = None, quantile: float = QUANTILE) -> Figure:
+    groups = clusters(seconds, passes)
+    boots = bootstrap(groups, np.random.default_rng(SEED), quantile)
+    tail = (1 - CONFIDENCE) / 2
+    low, high = np.quantile(boots, [tail, 1 - tail])
+    return Figure(estimate(np.concatenate(groups), quantile), float(low), float(high), len(groups))
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """One case, one machine against the baseline. `ratio` is time / baseline time (below 1: faster)."""
+    """One case, one run against the baseline. `ratio` is time / baseline time (below 1: faster)."""
 
-    baseline_median: float
-    median: float
+    baseline_time: float
+    time: float
     ratio: float
     ci_low: float
     ci_high: float
-    u: float
     p: float
     verdict: str
 
@@ -43,39 +104,8 @@ class Comparison:
         return 1 / self.ratio
 
 
-def bootstrap_medians(rounds: np.ndarray, rng: np.random.Generator, resamples: int, size: int) -> np.ndarray:
-    """The median of each of `resamples` resamples (with replacement) of `size` rounds."""
-    picks = rng.integers(0, len(rounds), size=(resamples, size))
-    return np.median(rounds[picks], axis=1)
-
-
-def ratio_interval(
-    baseline: np.ndarray, other: np.ndarray, confidence: float = CONFIDENCE, resamples: int = RESAMPLES
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(other) / median(baseline), each sample resampled on its own."""
-    rng = np.random.default_rng(SEED)
-    base = bootstrap_medians(baseline, rng, resamples, min(len(baseline), MAX_ROUNDS))
-    mine = bootstrap_medians(other, rng, resamples, min(len(other), MAX_ROUNDS))
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(mine / base, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def mann_whitney(baseline: np.ndarray, other: np.ndarray) -> tuple[float, float]:
-    """U of `other` against `baseline` and the two-sided p-value (scipy picks exact or asymptotic)."""
-    result = stats.mannwhitneyu(other, baseline, alternative="two-sided")
-    return float(result.statistic), float(result.pvalue)
-
-
-def verdict(ci_low: float, ci_high: float, p: float, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> str:
-    """Different only when the test rejects AND the whole interval clears the minimum effect.
-
-    The test alone answers "do the rounds differ at all", which with many rounds is nearly always
-    yes; the interval alone is about medians only. Together: a shift that is real and large enough
-    to matter.
-    """
-    if p >= alpha:
-        return SAME
+def verdict(ci_low: float, ci_high: float, min_effect: float = MIN_EFFECT) -> str:
+    """Different only when the whole interval of the time ratio clears the minimum effect."""
     if ci_low > 1 + min_effect:
         return SLOWER
     if ci_high < 1 / (1 + min_effect):
@@ -84,16 +114,25 @@ def verdict(ci_low: float, ci_high: float, p: float, alpha: float = ALPHA, min_e
 
 
 def compare_rounds(
-    baseline: np.ndarray, other: np.ndarray, alpha: float = ALPHA, min_effect: float = MIN_EFFECT
+    baseline: np.ndarray,
+    other: np.ndarray,
+    baseline_passes: np.ndarray | None = None,
+    other_passes: np.ndarray | None = None,
+    min_effect: float = MIN_EFFECT,
 ) -> Comparison:
-    """Compare two samples of seconds per round."""
-    baseline, other = np.asarray(baseline, dtype=float), np.asarray(other, dtype=float)
-    base_median, median = float(np.median(baseline)), float(np.median(other))
-    low, high = ratio_interval(baseline, other)
-    u, p = mann_whitney(baseline, other)
-    return Comparison(
-        base_median, median, median / base_median, low, high, u, p, verdict(low, high, p, alpha, min_effect)
-    )
+    """Compare two cases from their rounds (seconds per call) and the pass of each round.
+
+    The interval is the percentile interval of the ratio of two independent hierarchical bootstraps;
+    p is the bootstrap's two-sided p-value of "no change" (twice the share of ratios beyond 1)."""
+    rng = np.random.default_rng(SEED)
+    base = bootstrap(clusters(baseline, baseline_passes), rng)
+    mine = bootstrap(clusters(other, other_passes), rng)
+    ratios = mine / base
+    tail = (1 - CONFIDENCE) / 2
+    low, high = (float(x) for x in np.quantile(ratios, [tail, 1 - tail]))
+    p = float(min(1.0, 2 * min(np.mean(ratios <= 1), np.mean(ratios >= 1))))
+    base_time, time = estimate(baseline), estimate(other)
+    return Comparison(base_time, time, time / base_time, low, high, p, verdict(low, high, min_effect))
 
 
 def geometric_mean(values: np.ndarray) -> float:

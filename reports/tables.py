@@ -35,6 +35,7 @@ def pivot(df: pd.DataFrame, cell: Callable[[pd.Series], str], index: str = "row"
     order = {p: i for i, p in enumerate(PHASES)}
     cells = cells.sort_values(["phase", index], key=lambda s: s.map(order) if s.name == "phase" else s)
     table = cells.pivot_table(index=index, columns="batch_size", values="cell", aggfunc="first", sort=False)
+    table = table.reindex(columns=sorted(table.columns))  # a run may list its cases in any order
     table.columns = [f"batch {b}" for b in table.columns]
     return table.fillna("").reset_index().rename(columns={index: ""})
 
@@ -47,7 +48,7 @@ def fastest_steps(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def latency_cell(r: pd.Series) -> str:
-    return f"{units.seconds(r['median'])} (IQR {units.seconds(r['iqr'])})"
+    return f"{units.seconds(r['time'])} (±{units.percent(r['precision'])})"
 
 
 def latency(df: pd.DataFrame) -> pd.DataFrame:
@@ -62,11 +63,11 @@ def throughput(df: pd.DataFrame) -> pd.DataFrame:
 def step_cost(df: pd.DataFrame) -> pd.DataFrame | None:
     """Each optimizer's step relative to the manual update's at the same batch size; None without manual."""
     steps = df[df["phase"] == "step"]
-    manual = steps[steps["optimizer"] == "manual"].set_index("batch_size")["median"]
+    manual = steps[steps["optimizer"] == "manual"].set_index("batch_size")["time"]
     if manual.empty:
         return None
-    relative = steps.assign(rel=steps["median"] / steps["batch_size"].map(manual), opt=steps["optimizer"])
-    return pivot(relative, lambda r: f"{units.seconds(r['median'])} ({r['rel']:.2f}x)", index="opt")
+    relative = steps.assign(rel=steps["time"] / steps["batch_size"].map(manual), opt=steps["optimizer"])
+    return pivot(relative, lambda r: f"{units.seconds(r['time'])} ({r['rel']:.2f}x)", index="opt")
 
 
 def efficiency_cell(r: pd.Series) -> str:
@@ -92,12 +93,17 @@ def optimizer_state(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def noisy(df: pd.DataFrame) -> pd.DataFrame:
-    flagged = df[df["noisy"]].sort_values("iqr_ratio", ascending=False)
+    flagged = df[df["noisy"]].sort_values("precision", ascending=False)
     return pd.DataFrame(
         {
             "case": flagged["name"].str.replace("test_phase[", "", regex=False).str.rstrip("]"),
-            "median": flagged["median"].map(units.seconds),
-            "IQR / median": flagged["iqr_ratio"].map(units.percent),
+            "time": flagged["time"].map(units.seconds),
+            "95% interval": [
+                f"{units.seconds(lo)} .. {units.seconds(hi)}"
+                for lo, hi in zip(flagged["time_low"], flagged["time_high"], strict=True)
+            ],
+            "±": flagged["precision"].map(units.percent),
+            "passes": flagged["passes"].astype(int),
             "rounds": flagged["rounds"].astype(int),
         }
     )

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,8 +20,9 @@ from bench.case import DIMENSIONS
 from reports import tables
 from reports.__main__ import main
 from reports.build import build
-from reports.frame import NOISY_IQR, tidy
+from reports.frame import NOISY_PRECISION, tidy
 from reports.load import load_run
+from reports.stats import QUANTILE
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "benchmark.json"
@@ -240,11 +243,14 @@ def test_results_csv_has_a_row_per_benchmark(run_dir: Path) -> None:
     csv = pd.read_csv(run_dir / "results.csv")
     benchmarks = fixture_data()["benchmarks"]
     assert len(csv) == len(benchmarks)
-    assert {*DIMENSIONS, "median", "iqr", "throughput", "gflops"} <= set(csv.columns)
+    assert {*DIMENSIONS, "median", "iqr", "time", "time_low", "time_high", "throughput", "gflops"} <= set(csv.columns)
     medians = {b["name"]: b["stats"]["median"] for b in benchmarks}
     assert csv["median"].tolist() == pytest.approx([medians[n] for n in csv["name"]])
+    figures = {b["name"]: np.quantile(b["stats"]["data"], QUANTILE) for b in benchmarks}
+    assert csv["time"].tolist() == pytest.approx([figures[n] for n in csv["name"]])
+    assert (csv["time_low"] <= csv["time"]).all() and (csv["time"] <= csv["time_high"]).all()
     steps = csv[csv["phase"] == "train_step"]
-    assert steps["throughput"].tolist() == pytest.approx((steps["batch_size"] / steps["median"]).tolist())
+    assert steps["throughput"].tolist() == pytest.approx((steps["batch_size"] / steps["time"]).tolist())
 
 
 def test_latency_table_rows_and_columns(report: dict[str, str]) -> None:
@@ -252,7 +258,7 @@ def test_latency_table_rows_and_columns(report: dict[str, str]) -> None:
     per_optimizer = [f"{phase} ({opt})" for phase in ("zero_grad", "step", "train_step") for opt in OPTIMIZERS]
     assert list(table) == ["forward", "loss", "backward", *per_optimizer]
     assert columns(table) == ["batch 1", "batch 16"]
-    assert all("IQR" in cell for cell in cells(table))
+    assert all(re.fullmatch(r"\S+ \S+ \(±[\d.]+%\)", cell) for cell in cells(table)), cells(table)
 
 
 def test_throughput_table_has_a_row_per_optimizer(report: dict[str, str], df: pd.DataFrame) -> None:
@@ -267,7 +273,7 @@ def test_optimizer_step_is_relative_to_manual(report: dict[str, str], df: pd.Dat
     table = first_table(report["Optimizer step: cpu, 2 threads"])
     assert list(table) == list(OPTIMIZERS)
     assert all(cell.endswith("(1.00x)") for cell in table["manual"].values())
-    steps = df[df["phase"] == "step"].set_index(["optimizer", "batch_size"])["median"]
+    steps = df[df["phase"] == "step"].set_index(["optimizer", "batch_size"])["time"]
     adam = float(table["adam"]["batch 16"].split("(")[1].rstrip("x)"))
     assert adam == pytest.approx(steps["adam", 16] / steps["manual", 16], abs=0.01)
 
@@ -349,29 +355,33 @@ def test_tables_memory(df: pd.DataFrame) -> None:
     assert state.to_dict("records") == [{"optimizer": "adam", "state": "2.00 MiB"}]
 
 
-def frame_with_spread(tmp_path: Path, iqr_ratios: list[float]) -> pd.DataFrame:
-    """A tidy frame of the fixture's first rows with the given IQR / median (a power-of-two median keeps
-    the ratios exact)."""
+def frame_with_spread(tmp_path: Path, spreads: list[float]) -> pd.DataFrame:
+    """A tidy frame of the fixture's first rows, each with five passes of ten equal rounds whose pass
+    levels are `spread` apart: the wider, the less precise its figure."""
     data = fixture_data()
-    data["benchmarks"] = data["benchmarks"][: len(iqr_ratios)]
-    for bench, ratio in zip(data["benchmarks"], iqr_ratios, strict=True):
-        bench["stats"].update(median=2.0**-10, iqr=ratio * 2.0**-10, rounds=7)
-    path = tmp_path / f"run-{len(iqr_ratios)}.json"
+    data["benchmarks"] = data["benchmarks"][: len(spreads)]
+    for bench, spread in zip(data["benchmarks"], spreads, strict=True):
+        rounds = [1e-3 * (1 + spread * p) for p in range(5) for _ in range(10)]
+        bench["stats"].update(data=rounds, rounds=len(rounds))
+        bench["extra_info"].update(passes=[p for p in range(5) for _ in range(10)], stamps=list(range(50)))
+    path = tmp_path / f"run-{len(spreads)}.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return tidy(load_run(path))
 
 
 def test_noisy_lists_exactly_the_rows_above_the_threshold(tmp_path: Path) -> None:
-    ratios = [0.02, NOISY_IQR, NOISY_IQR + 0.001, 0.5, 0.0, 0.25]
-    frame = frame_with_spread(tmp_path, ratios)
-    assert list(frame["iqr_ratio"]) == ratios
+    frame = frame_with_spread(tmp_path, [0.0, 0.01, 0.3, 0.05, 0.6, 0.002])
+    above = frame["precision"] > NOISY_PRECISION
+    assert 0 < above.sum() < len(frame)  # the spreads straddle the threshold
+    assert list(frame["noisy"]) == list(above)
     flagged = tables.noisy(frame)
-    expected = frame.loc[[i for i, r in enumerate(ratios) if r > NOISY_IQR], "name"]
+    expected = frame.loc[above, "name"]
     assert sorted(flagged["case"]) == sorted(expected.str.removeprefix("test_phase[").str.removesuffix("]"))
-    # Worst first, with its share and round count.
-    assert list(flagged["IQR / median"]) == ["50%", "25%", "10%"]
-    assert list(flagged["rounds"]) == [7, 7, 7]
-    assert tables.noisy(frame_with_spread(tmp_path, [0.01, 0.05])).empty
+    # Worst first, with its interval, passes and rounds.
+    shares = [float(x.rstrip("%")) for x in flagged["±"]]
+    assert shares == sorted(shares, reverse=True)
+    assert list(flagged["passes"]) == [5] * len(flagged) and list(flagged["rounds"]) == [50] * len(flagged)
+    assert tables.noisy(frame_with_spread(tmp_path, [0.0, 0.001])).empty
 
 
 def test_a_run_that_only_skipped_cases_reports_why(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from tests.conftest import thin
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "benchmark.json"
 WORKFLOW = REPO / ".github" / "workflows" / "bench.yml"
@@ -28,7 +30,8 @@ def write_run(folder: Path, data: dict[str, Any], host: str, scale: float) -> No
     data["machine_info"]["netbench"]["hostname"] = host
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["device"] == "cpu"]
     for bench in data["benchmarks"]:
-        bench["stats"]["data"] = [x * scale for x in bench["stats"]["data"][:200]]
+        thin(bench, 200)
+        bench["stats"]["data"] = [x * scale for x in bench["stats"]["data"]]
     folder.mkdir(parents=True)
     (folder / "benchmark.json").write_text(json.dumps(data))
 

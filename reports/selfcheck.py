@@ -1,0 +1,132 @@
+"""How far this machine can be trusted: two runs of the same cases (A/A) compared with each other.
+
+`python -m reports selfcheck RUN_A RUN_B` (`nox -s selfcheck` takes both runs first). Every verdict of
+an A/A pair that is not "no significant difference" is a false one; B's rounds scaled by 1.10 and 1.5
+(a known slowdown on this machine's real noise) show what `compare` can still see.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bench.run import is_run, run_order
+from reports.drift import canary, timed_share, variation
+from reports.frame import passes_of
+from reports.load import ReportError, Run, load_run
+from reports.stats import FASTER, MIN_EFFECT, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
+
+SLOWDOWNS = (1.10, 1.5)
+CALLED = 0.5  # "could call" = called slower in at least half the cases
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN",
+        help="two runs of the same cases (A, then B), or one folder holding them (its two newest runs)",
+    )
+
+
+def pick(paths: Sequence[Path]) -> tuple[Path, Path]:
+    """The two runs to compare: named, or the two newest run folders of one results folder."""
+    if len(paths) == 2:
+        return paths[0], paths[1]
+    if len(paths) == 1 and paths[0].is_dir():
+        runs = sorted((p for p in paths[0].iterdir() if is_run(p)), key=run_order)
+        if len(runs) >= 2:
+            return runs[-2], runs[-1]
+        raise ReportError(f"{paths[0]}: holds {len(runs)} run folder(s); a self-check needs two runs of the same cases")
+    raise ReportError(f"selfcheck: {len(paths)} paths given; name two runs, or one folder holding two")
+
+
+def paired(a: Run, b: Run) -> list[tuple[str, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]:
+    """(case, A's rounds and passes, B's rounds and passes) for every case both runs timed."""
+    mine = {x["name"]: x for x in b.benchmarks}
+    pairs = []
+    for x in a.benchmarks:
+        y = mine.get(x["name"])
+        if y is not None:
+            pairs.append((x["name"], sample(x), sample(y)))
+    if not pairs:
+        raise ReportError(f"{a.path} and {b.path} have no case in common: run the same cases twice")
+    return pairs
+
+
+def sample(bench: dict) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(bench["stats"]["data"], dtype=float), np.asarray(passes_of(bench))
+
+
+def intervals(pairs: Sequence) -> list[Comparison]:
+    """Each case of B against A. Scaling B's rounds by f scales the ratio and its whole interval by f,
+    so these serve every slowdown below."""
+    return [compare_rounds(a[0], b[0], a[1], b[1]) for _, a, b in pairs]
+
+
+def verdicts(found: Sequence[Comparison], factor: float, min_effect: float = MIN_EFFECT) -> list[str]:
+    """The verdict on every case with B's rounds multiplied by `factor`."""
+    return [verdict(c.ci_low * factor, c.ci_high * factor, min_effect) for c in found]
+
+
+def smallest_callable(found: Sequence[Comparison], min_effect: float = MIN_EFFECT) -> float:
+    """The smallest slowdown called "slower" in at least half the cases, on this pair's real noise."""
+    return float(np.quantile([(1 + min_effect) / c.ci_low for c in found], CALLED))
+
+
+def findings(pairs: Sequence) -> list[str]:
+    deviations = np.array([abs(estimate(b[0]) / estimate(a[0]) - 1) for _, a, b in pairs])
+    found = intervals(pairs)
+    same = verdicts(found, 1.0)
+    false = len(same) - same.count(SAME)
+    lines = [
+        f"A/A: {false} of {len(pairs)} cases called different ({same.count(FASTER)} faster, "
+        f"{same.count(SLOWER)} slower); every one of them is a false verdict",
+        f"A/A: |B/A - 1| median {np.median(deviations):.1%}, worst {deviations.max():.1%} "
+        f"({int((deviations <= 0.05).sum())} of {len(pairs)} within 5%)",
+    ]
+    for factor in SLOWDOWNS:
+        scaled = verdicts(found, factor)
+        lines.append(
+            f"B x {factor:.2f}: {scaled.count(SLOWER)} of {len(pairs)} called slower, {scaled.count(FASTER)} faster"
+        )
+    lines.append(f"smallest slowdown compare calls in half the cases here: {smallest_callable(found) - 1:.0%}")
+    return lines
+
+
+def machine_lines(a: Run, b: Run) -> list[str]:
+    """What the drift canary saw: the machine's own movement within each run, and between them."""
+    series = {"A": canary(a), "B": canary(b)}
+    lines = [
+        f"machine speed varied {moved:.0%} during {name} (drift canary)"
+        for name, frame in series.items()
+        if (moved := variation(frame)) is not None
+    ]
+    if all(len(frame) for frame in series.values()):
+        shift = float(np.median(series["B"]["seconds"]) / np.median(series["A"]["seconds"]))
+        lines.append(f"the canary took {shift:.2f}x as long in B as in A: the machine itself changed between runs")
+    return lines
+
+
+def time_lines(a: Run, b: Run) -> list[str]:
+    lines = []
+    for name, run in (("A", a), ("B", b)):
+        share = timed_share(run)
+        if share is not None:
+            lines.append(
+                f"{name}: {share[0]:.1f} s of timed rounds in {share[1]:.1f} s of pytest ({share[0] / share[1]:.0%})"
+            )
+    return lines
+
+
+def main(args: argparse.Namespace) -> int:
+    a, b = (load_run(p) for p in pick(args.runs))
+    pairs = paired(a, b)
+    print(f"self-check: {a.path} (A) against {b.path} (B), {len(pairs)} cases")
+    for line in [*findings(pairs), *machine_lines(a, b), *time_lines(a, b)]:
+        print(line)
+    return 0

@@ -1,0 +1,86 @@
+"""The self-check (A/A): its findings on runs whose truth is known, and its command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from reports import selfcheck
+from reports.load import load_run
+from reports.stats import FASTER, SAME, SLOWER
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
+REPO = FIXTURE.parents[2]
+
+
+def run_copy(folder: Path, scale: float = 1.0, seed: int | None = None) -> Path:
+    """The fixture's run, every round `scale` times as long; with a seed, each round also jittered
+    by up to 1% (a second run of the same cases on a quiet machine)."""
+    data: dict[str, Any] = json.loads(FIXTURE.read_text())
+    rng = np.random.default_rng(seed)
+    for bench in data["benchmarks"]:
+        rounds = np.asarray(bench["stats"]["data"]) * scale
+        if seed is not None:
+            rounds = rounds * rng.uniform(1.0, 1.01, len(rounds))
+        bench["stats"]["data"] = rounds.tolist()
+    folder.mkdir(parents=True)
+    (folder / "benchmark.json").write_text(json.dumps(data))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> list:
+    root = tmp_path_factory.mktemp("aa")
+    a, b = run_copy(root / "20260101T000000Z-a"), run_copy(root / "20260101T000100Z-b", seed=1)
+    return selfcheck.paired(load_run(a), load_run(b))
+
+
+def test_an_a_a_pair_has_no_difference_and_scaled_pairs_are_found(pairs: list) -> None:
+    found = selfcheck.intervals(pairs)
+    assert set(selfcheck.verdicts(found, 1.0)) == {SAME}
+    slower = selfcheck.verdicts(found, 1.5)
+    assert FASTER not in slower and slower.count(SLOWER) >= len(pairs) // 2
+    assert SLOWER not in selfcheck.verdicts(found, 1 / 1.5)
+
+
+def test_smallest_callable_slowdown_is_called_in_half_the_cases(pairs: list) -> None:
+    found = selfcheck.intervals(pairs)
+    smallest = selfcheck.smallest_callable(found)
+    assert smallest > 1
+    assert selfcheck.verdicts(found, smallest * 1.001).count(SLOWER) >= len(found) / 2
+    assert selfcheck.verdicts(found, smallest * 0.98).count(SLOWER) < len(found) / 2 + 1
+
+
+def test_findings_name_every_figure(pairs: list) -> None:
+    lines = selfcheck.findings(pairs)
+    assert lines[0].startswith(f"A/A: 0 of {len(pairs)} cases called different")
+    assert lines[1].startswith("A/A: |B/A - 1| median")
+    assert lines[2].startswith("B x 1.10:") and lines[3].startswith("B x 1.50:")
+    assert lines[4].startswith("smallest slowdown compare calls in half the cases here:")
+
+
+def test_command_takes_a_folder_of_two_runs(tmp_path: Path) -> None:
+    run_copy(tmp_path / "20260101T000000Z-a")
+    run_copy(tmp_path / "20260101T000100Z-b", seed=2)
+    result = subprocess.run(
+        [sys.executable, "-m", "reports", "selfcheck", str(tmp_path)], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "self-check:" in result.stdout and "(A) against" in result.stdout
+    assert "machine speed varied" in result.stdout and "of timed rounds in" in result.stdout
+
+
+def test_a_folder_with_one_run_is_one_line(tmp_path: Path) -> None:
+    run_copy(tmp_path / "20260101T000000Z-a")
+    result = subprocess.run(
+        [sys.executable, "-m", "reports", "selfcheck", str(tmp_path)], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "holds 1 run folder(s)" in result.stderr
+    assert "Traceback" not in result.stderr

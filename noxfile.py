@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timezone
 
 import nox
 
@@ -38,7 +39,7 @@ def bench(session: nox.Session) -> None:
 
 
 # Cases long enough for a 5% tolerance, at 1 thread (the steadiest figures on a shared machine),
-# 2 s per case for the suite and as much for the reference, so that both medians rest on 10+ rounds.
+# 2 s of the suite's rounds per case, each round after a block of the reference (bench/reference.py).
 VALIDATE = (
     "--crosscheck",
     "--benchmark-max-time=2",
@@ -56,6 +57,23 @@ def validate(session: nox.Session) -> None:
     python = install(session)
     session.run(python, "-m", "pytest", "bench/test_validity.py", "bench/test_phases.py", *VALIDATE, *session.posargs)
     session.run(python, "-m", "reports", "validate")
+
+
+# The self-check's matrix: every phase and the three default optimizers at two batch sizes, one thread
+# (24 cases, about 30 s a run on the 2-core box). Options after -- replace it, e.g. the whole default matrix.
+SELFCHECK = ("--threads=1", "--batch-sizes=16,64")
+
+
+@nox.session
+def selfcheck(session: nox.Session) -> None:
+    """How far this machine can be trusted: the same cases run twice (A/A) and compared; prints how many
+    differ, the median and worst deviation and the smallest slowdown `compare` can call here."""
+    python = install(session)
+    root = f"results/selfcheck-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    cases = session.posargs or SELFCHECK
+    for _ in range(2):
+        session.run(python, "-m", "pytest", "bench/test_phases.py", "--no-report", f"--results-root={root}", *cases)
+    session.run(python, "-m", "reports", "selfcheck", root)
 
 
 @nox.session

@@ -146,7 +146,7 @@ class Selection:
         threads: str | None = None,
         quick: bool = False,
     ) -> Selection:
-        return cls(
+        selection = cls(
             devices=parse_choices("--device", device, DEVICES) if device is not None else present_devices(),
             batch_sizes=parse_positive_ints("--batch-sizes", batch_sizes)
             if batch_sizes is not None
@@ -160,6 +160,9 @@ class Selection:
             if threads is not None
             else (torch.get_num_threads(),),
         )
+        for device in selection.devices:
+            check_fits(selection.batch_sizes, device)
+        return selection
 
     def cases(self) -> list[Case]:
         """The matrix, with dimensions a phase does not use collapsed to NONE."""
@@ -172,6 +175,38 @@ class Selection:
                             for loss in self.losses if phase in USES_LOSS else (NONE,):
                                 seen[Case(device, batch_size, optimizer, phase, loss, threads)] = None
         return list(seen)
+
+
+# Memory a train step allocates per sample, measured with the profiler's replay (tests/fixtures): 0.35 MB
+# a sample above 2.5 MB at batch 1 and 16. Rounded up, so that a refused batch size would surely not fit.
+BYTES_PER_SAMPLE = 400 * 1024
+
+
+def free_memory(device: str) -> int | None:
+    """Bytes free for tensors on the device now; None where it cannot be told (the case will say at run time)."""
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            available = next(line for line in info if line.startswith("MemAvailable:"))
+        return int(available.split()[1]) * 1024
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def check_fits(batch_sizes: tuple[int, ...], device: str) -> None:
+    """A batch size whose train step cannot fit in the device's free memory is refused before anything
+    runs (it would otherwise fail after minutes, or take the machine into swap)."""
+    free = free_memory(device)
+    if free is None:
+        return
+    for size in batch_sizes:
+        if size * BYTES_PER_SAMPLE > free:
+            most = free // BYTES_PER_SAMPLE
+            raise OptionError(
+                f"--batch-sizes: {size} needs about {size * BYTES_PER_SAMPLE / 2**30:.1f} GiB for a train step on "
+                f"{device}, more than the {free / 2**30:.1f} GiB free (at most about {most} here)"
+            )
 
 
 def present_devices() -> tuple[str, ...]:

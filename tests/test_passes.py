@@ -8,13 +8,14 @@ import json
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import SCHEMA_VERSION
-from tests.conftest import finish, start_bench
+from tests.conftest import REPO, finish, start_bench
 
 SIX = ("--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1", "--no-report", "-v")
 ONE = ("--batch-sizes", "2", "--optimizers", "sgd", "--phases", "forward", "--threads", "1", "--no-report")
@@ -50,13 +51,17 @@ def order(result: subprocess.CompletedProcess[str]) -> list[str]:
 def test_every_round_keeps_its_pass_and_time_stamp(runs: dict) -> None:
     data = saved(runs["three-passes"][1])
     assert len(data["benchmarks"]) == 6  # one benchmark per case, whatever the passes
+    taken = []
     for bench in data["benchmarks"]:
         info, rounds = bench["extra_info"], bench["stats"]["data"]
         assert len(info["passes"]) == len(info["stamps"]) == len(rounds) == bench["stats"]["rounds"]
-        assert set(info["passes"]) == {0, 1, 2}
+        # A case with long rounds is timed in some passes, spread out; every case in the first.
+        taken.append(set(info["passes"]))
+        assert 0 in taken[-1] and taken[-1] <= {0, 1, 2} and len(taken[-1]) >= 2
         assert info["passes"] == sorted(info["passes"])
         assert info["stamps"] == sorted(info["stamps"])  # pass after pass, round after round
         assert "pass" not in bench["name"]
+    assert {0, 1, 2} in taken  # short rounds: a share in every pass
 
 
 def test_the_run_records_passes_seed_and_canary(runs: dict) -> None:
@@ -144,3 +149,31 @@ def test_bad_sampling_options_are_one_line(tmp_path: Path, args: tuple[str, ...]
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert len(lines) == 1 and message in lines[0]
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_pytest_benchmark_turned_off_is_one_line(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "pytest", "bench/test_phases.py", "-p", "no:benchmark", "-p", "no:cacheprovider"]
+    result = subprocess.run([*argv, f"--results-root={tmp_path}", *ONE], cwd=REPO, capture_output=True, text=True)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert len(lines) == 1 and "-p no:benchmark" in lines[0], lines
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+
+
+def test_benchmark_autosave_keeps_its_meaning_and_one_run_folder(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    result = finish(start_bench(tmp_path / "results", *ONE, "--benchmark-autosave", f"--benchmark-storage={storage}"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len([p for p in (tmp_path / "results").iterdir() if not p.is_symlink()]) == 1
+    (saved_file,) = storage.rglob("*.json")  # pytest-benchmark's own storage, as the flag says
+    assert json.loads(saved_file.read_text())["netbench"]["passes"] == 2
+    assert "Not saving anything" not in result.stdout + result.stderr
+
+
+def test_a_batch_size_beyond_memory_is_refused_up_front(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    result = finish(start_bench(root, "--batch-sizes", "1,100000000", "--phases", "forward", "--threads", "1"))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert len(lines) == 1 and "--batch-sizes: 100000000 needs about" in lines[0]
+    assert not root.exists()

@@ -20,11 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 FAST = ("--benchmark-max-time", "0.01", "--benchmark-min-rounds", "2", "--passes", "2", "-p", "no:cacheprovider")
 
 
-def start_bench(results_root: Path, *args: str) -> subprocess.Popen[str]:
+def start_bench(results_root: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
     """`python -m pytest bench/test_phases.py ARGS` from the repo root, started, not awaited."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    # Unbuffered: a test can read the run's lines as they come (and interrupt it mid-run).
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-m", "pytest", "bench/test_phases.py", *FAST, "--results-root", str(results_root), *args]
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    popen = {"cwd": REPO, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
+    return subprocess.Popen(argv, **popen)
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

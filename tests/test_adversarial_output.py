@@ -363,7 +363,8 @@ def test_a_label_taken_by_another_run_is_refused(
 def test_the_gate_fails_on_missing_and_failed_cases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = write_run(tmp_path / "base", data("a", phases=QUICK))
     new = data("b", phases=QUICK)
-    gone = [bench["extra_info"] for bench in new["benchmarks"] if bench["extra_info"]["phase"] == "forward"]
+    forward = [bench["extra_info"] for bench in new["benchmarks"] if bench["extra_info"]["phase"] == "forward"]
+    gone = sorted(forward, key=lambda info: info["batch_size"])  # a run may list its cases in any order
     new["benchmarks"] = [b for b in new["benchmarks"] if b["extra_info"]["phase"] != "forward"]
     new["netbench"]["failed"] = [{**{d: gone[0][d] for d in DIMENSIONS}, "reason": "loss is NaN"}]
     later = write_run(tmp_path / "new", new)

@@ -99,9 +99,14 @@ def test_precision_target_buys_passes_until_the_cap(runs: dict) -> None:
     assert saved(runs["unreachable-precision"][1])["netbench"]["precision_target"] == pytest.approx(0.000001)
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_is_saved_as_incomplete(tmp_path: Path, sig: signal.Signals) -> None:
-    proc = start_bench(tmp_path, *SIX, "--passes", "5", "--benchmark-max-time", "1")
+    # A job started in the background of a shell inherits SIGINT ignored; a user's terminal does not.
+    proc = start_bench(tmp_path, *SIX, "--passes", "5", "--benchmark-max-time", "1", preexec_fn=default_sigint)
     assert proc.stdout is not None
     for line in proc.stdout:  # the first timed case, then the signal
         if ITEM.search(line):

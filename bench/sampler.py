@@ -11,6 +11,7 @@ table hold one benchmark per case, with every round's pass and time stamp in ext
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -161,7 +162,7 @@ class Sampler:
             iterations, round_seconds = calibrate(plan, clock, self.budget.min_round, self.budget.crosscheck)
         state = CaseState(workload, plan, iterations, round_seconds)
         if self.budget.crosscheck:
-            state.reference = Reference(plan, case.threads)
+            state.reference = Reference(plan, case.threads, case.device)
         return state
 
     def extra_info(self, case: Case, state: CaseState) -> dict[str, Any]:
@@ -254,6 +255,10 @@ class Sampler:
         state.primary.extra_info.update(passes=state.passes, stamps=state.stamps)
         if state.reference is not None:
             state.primary.extra_info["reference_median"] = state.reference.median()
+            rounds = state.primary.stats.data
+            if len(rounds) == len(state.reference.times):  # one reference call before every round: pairs
+                pairs = [mine / theirs for mine, theirs in zip(rounds, state.reference.times, strict=True)]
+                state.primary.extra_info["reference_ratio"] = statistics.median(pairs)
 
     def finish_pass(self, state: CaseState, index: int) -> None:
         last_base = index + 1 >= self.budget.passes

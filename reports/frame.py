@@ -21,6 +21,7 @@ EXTRA = (
     "samples",
     "timer",
     "reference_median",
+    "reference_ratio",
     "peak_gflops",
     "peak_memory_bytes",
     "memory_method",

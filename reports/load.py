@@ -21,7 +21,10 @@ RESULT_FILE = "benchmark.json"
 TEXT_DIMENSIONS = ("device", "optimizer", "phase", "loss")
 COUNT_DIMENSIONS = ("batch_size", "threads")
 # What the reports read besides the dimensions (reports.frame): None, or a value of this kind.
-NUMBER_EXTRAS = ("flops", "samples", "reference_median", "peak_gflops", "peak_memory_bytes", "optimizer_state_bytes")
+NUMBER_EXTRAS = (
+    "flops", "samples", "reference_median", "reference_ratio", "peak_gflops", "peak_memory_bytes",
+    "optimizer_state_bytes",
+)  # fmt: skip
 TEXT_EXTRAS = ("implementation", "timer", "memory_method")
 NUMBER_STATS = ("iqr", "q1", "q3", "mean", "stddev", "min", "max", "rounds", "iterations")
 TEXT_FACTS = ("hostname", "cpu_model", "torch_version", "cpu_governor")

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import files
 from bench.run import newest_run
 from reports import markdown, units
 from reports.document import Document, Section, Table
 from reports.frame import tidy
-from reports.load import ReportError, load_run
+from reports.load import RESULT_FILE, ReportError, load_run
 
 LONG = 1e-3  # seconds: a figure this long gets the tight tolerance
 TIGHT, LOOSE = 0.05, 0.10
@@ -28,7 +29,11 @@ def ratios(df: pd.DataFrame) -> pd.DataFrame:
     """One row per cross-checked case: suite median, reference median, ratio, tolerance, verdict."""
     checked = df[df["reference_median"].notna()].copy()
     checked["reference_median"] = checked["reference_median"].astype(float)
-    checked["ratio"] = checked["median"] / checked["reference_median"]
+    # Runs that alternate call by call give the median of each round over the reference call just before
+    # it: both taken within the same second, so the machine's drift cancels. Older runs: the medians.
+    paired = checked["reference_ratio"].astype(float) if "reference_ratio" in checked else None
+    medians = checked["median"] / checked["reference_median"]
+    checked["ratio"] = medians if paired is None else paired.fillna(medians)
     checked["tolerance"] = checked["reference_median"].map(lambda s: TIGHT if s >= LONG else LOOSE)
     checked["ok"] = (checked["ratio"] - 1).abs() <= checked["tolerance"]
     return checked
@@ -74,6 +79,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def output_folder(result: Path) -> Path:
+    """The run's folder. A loose file (any name but benchmark.json) first gets a run folder of its own under
+    results/, as `reports build` does: nothing is written beside a file the user downloaded."""
+    if result.name == RESULT_FILE:
+        return result.parent
+    from reports.build import adopt  # here, not at the top: build imports this module
+
+    return adopt(result, Path("results")).parent
+
+
 def main(args: argparse.Namespace) -> int:
     """Check a --crosscheck run against its reference; exit 1 when a ratio is out of tolerance."""
     path = args.path or newest_run(Path("results"))
@@ -84,10 +99,12 @@ def main(args: argparse.Namespace) -> int:
     if found is None:
         raise ReportError(f"{run.path}: no cross-checked cases (run with --crosscheck, or `nox -s validate`)")
     checked = ratios(tidy(run))
-    out = run.path.parent
-    table(checked).to_csv(out / "validation.csv", index=False)
+    out = output_folder(run.path)
+    # Case names come from the file: the CSV keeps them from becoming formulas, the Markdown table escapes
+    # them (reports.markdown). Each file is replaced whole or not at all.
+    files.write_frame(out / "validation.csv", table(checked))
     text = markdown.render(Document("netbench validation", found.text, [Section("Cases", [], found.tables)]))
-    (out / "validation.md").write_text(text, encoding="utf-8")
+    files.write_text(out / "validation.md", text)
     print(table(checked).to_string(index=False))
     print(found.text[1])
     print(f"written: {out / 'validation.md'}")

@@ -28,6 +28,7 @@ def crosschecked(reference: dict[str, float] | None = None) -> dict[str, Any]:
     data = json.loads(FIXTURE.read_text(encoding="utf-8"))
     for bench in data["benchmarks"]:
         bench["extra_info"].pop("reference_median", None)
+        bench["extra_info"].pop("reference_ratio", None)
         if reference is not None:
             ratio = reference.get(bench["name"], WITHIN)
             bench["extra_info"]["reference_median"] = bench["stats"]["median"] / ratio
@@ -166,3 +167,17 @@ def test_validate_of_a_broken_file_is_one_line(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not valid JSON" in err
     assert sorted(p.name for p in run.iterdir()) == ["benchmark.json"]
+
+
+def test_paired_ratio_is_preferred_to_the_ratio_of_medians(tmp_path: Path) -> None:
+    """A run alternating call by call records the median of each round over the reference call before
+    it; that is the ratio checked (the medians, taken over a drifting machine, can disagree more)."""
+    data = crosschecked({})
+    first, second = data["benchmarks"][:2]
+    first["extra_info"]["reference_median"] = first["stats"]["median"] / 1.5  # medians 50% apart
+    first["extra_info"]["reference_ratio"] = 1.01  # but round by round within 1%
+    run = write_run(tmp_path / "run", data)
+    checked = validation.ratios(tidy(load_run(run))).set_index("name")
+    assert checked.loc[first["name"], "ratio"] == pytest.approx(1.01)
+    assert checked.loc[first["name"], "ok"]
+    assert checked.loc[second["name"], "ratio"] == pytest.approx(WITHIN)  # no pairs: the medians

@@ -1,4 +1,5 @@
-"""Files and folders written so that nothing earlier is lost: safe names, atomic writes, claimed folders.
+"""Files and folders written so that nothing earlier is lost: safe names, atomic writes, claimed folders,
+CSV files that a spreadsheet opens without running anything.
 
 Torch-free: bench (run and profile folders) and reports (reports, comparisons, the index) share it.
 """
@@ -6,17 +7,23 @@ Torch-free: bench (run and profile folders) and reports (reports, comparisons, t
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only the frame's methods are used: bench stays free of pandas at run time
+    import pandas as pd
 
 UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 MAX_NAME = 64  # characters of the readable part; file systems allow 255 bytes per segment
 CLAIMED = ".netbench-claimed"  # marks an existing empty folder as taken by one command
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) from a host name).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_name(text: str, fallback: str = "x") -> str:
@@ -130,3 +137,33 @@ def claim_exact(folder: Path) -> bool:
         mark.unlink()
         return False
     return True
+
+
+# ---- CSV files ------------------------------------------------------------------------------------------
+
+
+def cell(value: object) -> object:
+    """A value as a CSV cell that a spreadsheet shows and never runs: text starting like a formula gets a
+    leading single quote (OWASP's rule for CSV injection). Numbers stay numbers: -1.5 is no formula."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def write_rows(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> Path:
+    """A CSV of dict rows, its text cells neutralised (`cell`), written atomically."""
+    with atomic(path) as f:
+        # '\n': the text file writes the system's line ending itself (as pandas' to_csv does).
+        writer = csv.DictWriter(f, fieldnames=[str(cell(name)) for name in fields], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({str(cell(k)): cell(v) for k, v in row.items()} for row in rows)
+    return path
+
+
+def write_frame(path: Path, frame: pd.DataFrame) -> Path:
+    """A DataFrame as CSV (no index), its text cells and column names neutralised (`cell`), written atomically.
+    Only text columns are touched, so numeric columns keep their type and their format."""
+    safe = frame.rename(columns=cell)
+    text = safe.columns[[dtype.kind in "OSU" for dtype in safe.dtypes]]
+    safe[text] = safe[text].map(cell)
+    with atomic(path) as f:
+        safe.to_csv(f, index=False)
+    return path

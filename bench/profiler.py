@@ -11,26 +11,35 @@ Every call writes a new run folder (never an existing one):
 
 The CSV figures are per train step: sums over the active steps divided by their number.
 Times are microseconds taken under the profiler, whose overhead they include.
+
+Ctrl-C or SIGTERM stops the run where it is: the cases profiled by then are kept, profile.json says the
+run was interrupted and results/latest stays where it was; nothing of the case in progress is kept, and
+when no case was complete, no folder is.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import importlib.util
 import json
+import os
+import shutil
+import signal
+import socket
 import sys
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 from torch.autograd.profiler_util import FunctionEvent
-from torch.profiler import ProfilerActivity, profile, record_function, schedule, tensorboard_trace_handler
+from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
-from bench import SCHEMA_VERSION
+from bench import SCHEMA_VERSION, files
 from bench.allocator import pin_heap
 from bench.case import Case, OptionError, Selection, add_case_options
 from bench.optimizer import UnsupportedOptimizer
@@ -50,6 +59,7 @@ NO_OPERATOR = "(Python and framework)"
 STEP_FIELDS = ("operator", "calls", "self_cpu_us", "total_cpu_us", "self_device_us")
 PHASE_FIELDS = ("phase", "operator", "calls", "self_cpu_us", "self_device_us")
 PROFILE_FILE = "profile.json"
+TRACE_SUFFIX = ".pt.trace.json"  # what torch-tb-profiler looks for in each run folder
 
 
 class UsageError(Exception):
@@ -121,6 +131,24 @@ def activities(device: str) -> list[ProfilerActivity]:
     return [ProfilerActivity.CPU, ProfilerActivity.CUDA] if device == "cuda" else [ProfilerActivity.CPU]
 
 
+def trace_writer(trace_dir: Path) -> Callable[[profile], None]:
+    """torch's tensorboard_trace_handler (its file names), but atomic: the trace is exported under a
+    hidden name and renamed, so a run stopped part-way never leaves a truncated trace for TensorBoard."""
+
+    def write(prof: profile) -> None:
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{socket.gethostname()}_{os.getpid()}.{time.time_ns()}"
+        partial = trace_dir / f".{stem}.partial"  # hidden, and no trace by its name: TensorBoard skips it
+        try:
+            prof.export_chrome_trace(str(partial))  # torch writes to a path, so files.atomic cannot serve
+            os.replace(partial, trace_dir / f"{stem}{TRACE_SUFFIX}")
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+    return write
+
+
 def profile_case(w: Workload, trace_dir: Path) -> profile:
     """Run the scheduled steps; the handler writes the trace of the active steps into trace_dir."""
     if trace_dir.exists():
@@ -130,7 +158,7 @@ def profile_case(w: Workload, trace_dir: Path) -> profile:
         profile(
             activities=activities(w.case.device),
             schedule=schedule(wait=WAIT, warmup=WARMUP, active=ACTIVE, repeat=1),
-            on_trace_ready=tensorboard_trace_handler(str(trace_dir)),
+            on_trace_ready=trace_writer(trace_dir),
             record_shapes=True,
             profile_memory=True,
         ) as prof,
@@ -217,10 +245,7 @@ def step_events(events: Sequence[FunctionEvent]) -> list[FunctionEvent]:
 
 def write_csv(path: Path, fields: Sequence[str], rows: list[dict[str, object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    files.write_rows(path, fields, rows)
 
 
 def summarize(prof: profile, case: Case, run_dir: Path) -> dict[str, object]:
@@ -236,44 +261,141 @@ def summarize(prof: profile, case: Case, run_dir: Path) -> dict[str, object]:
 # -- the command ---------------------------------------------------------------------------------
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: raised between two bytecodes, wherever the run is."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def reason(self) -> str:
+        return f"interrupted ({signal.Signals(self.signum).name})"
+
+
+@dataclass
+class Signals:
+    """The handler of Ctrl-C and SIGTERM: each raises Interrupted, except inside `held`, where it waits for
+    the block's end. Python runs handlers in the main thread, between bytecodes, so the flag is enough
+    (a signal mask is not: the kernel hands the signal to one of torch's threads instead)."""
+
+    holding: bool = False
+    pending: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.holding:
+            self.pending = signum
+            return
+        raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            raise Interrupted(self.pending)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[Signals]:
+    """SIGTERM (a CI job cancelled, `kill`) stops the run as Ctrl-C does; the handlers before are restored."""
+    signals = Signals()
+    previous = {signum: signal.signal(signum, signals) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield signals
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@dataclass
+class Profiles:
+    """The run folder (claimed when the first case is ready to run) and what profile.json will say."""
+
+    results_root: Path
+    signals: Signals = field(default_factory=Signals)
+    run_dir: Path | None = None
+    profiled: list[dict[str, object]] = field(default_factory=list)
+    skipped: list[dict[str, object]] = field(default_factory=list)
+    stopped: Interrupted | None = None
+
+    def folder(self) -> Path:
+        if self.run_dir is None:
+            with self.signals.held():  # an interrupt between mkdir and here would leave a folder nobody knows of
+                self.run_dir = claim_run_dir(self.results_root)
+        return self.run_dir
+
+    @property
+    def interrupted(self) -> str | None:
+        """profile.json's word on a run stopped early; None for a complete one."""
+        return None if self.stopped is None else f"{self.stopped.reason} before every case was profiled"
+
+    def add(self, case: Case, workload: Workload) -> dict[str, object]:
+        """Profile one case; on Ctrl-C, what it had written is removed, so only whole cases are kept."""
+        run_dir = self.folder()
+        try:
+            entry = summarize(profile_case(workload, run_dir / "traces" / case.id), case, run_dir)
+        except KeyboardInterrupt:
+            for part in ("traces", "operators"):
+                shutil.rmtree(run_dir / part / case.id, ignore_errors=True)
+            raise
+        self.profiled.append(entry)
+        return entry
+
+    def discard_if_empty(self) -> None:
+        """A folder with no complete case is no profile: it goes (it is ours, claimed by this run)."""
+        if self.run_dir is not None and not self.profiled:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
+
 def write_record(run_dir: Path, facts: dict[str, object]) -> None:
     record = {"schema": SCHEMA_VERSION, "torch": torch.__version__, **facts}
-    (run_dir / PROFILE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    files.write_text(run_dir / PROFILE_FILE, json.dumps(record, indent=2) + "\n")
 
 
-def run(selection: Selection, results_root: Path, say: Callable[[str], None]) -> Path | None:
-    """Profile every runnable case into a new run folder; None (and no folder) when nothing could run."""
-    allocator = pin_heap()  # as the benchmarks do, so profiles see the heap they saw
-    run_dir: Path | None = None
-    profiled: list[dict[str, object]] = []
-    skipped: list[dict[str, object]] = []
+def profile_all(selection: Selection, profiles: Profiles, say: Callable[[str], None]) -> None:
     for case in step_cases(selection):
         workload = prepare(case)  # one at a time: a full matrix of Nets and optimizers need not be held at once
         if isinstance(workload, str):
-            skipped.append({"case": case.id, **case.as_dict(), "reason": workload})
+            profiles.skipped.append({"case": case.id, **case.as_dict(), "reason": workload})
             say(f"skipped {case.id}: {workload}")
             continue
-        if run_dir is None:
-            run_dir = claim_run_dir(results_root)
-        profiled.append(summarize(profile_case(workload, run_dir / "traces" / case.id), case, run_dir))
-        say(f"profiled {case.id}: {profiled[-1]['step_ms']:.2f} ms per step under the profiler")
-    if run_dir is None:
-        say("netbench: no case was profiled, nothing saved")
-        return None
-    schedule_ = {"wait": WAIT, "warmup": WARMUP, "active": ACTIVE}
-    selected = {k: list(v) for k, v in vars(selection).items()}
+        entry = profiles.add(case, workload)
+        say(f"profiled {case.id}: {entry['step_ms']:.2f} ms per step under the profiler")
+
+
+def run(
+    selection: Selection, results_root: Path, say: Callable[[str], None], signals: Signals | None = None
+) -> Profiles:
+    """Profile every runnable case into a new run folder (run_dir None, and no folder, when no case was
+    profiled). Interrupted: the cases done are saved, marked so, and latest does not move to them."""
+    allocator = pin_heap()  # as the benchmarks do, so profiles see the heap they saw
+    profiles = Profiles(results_root, signals or Signals())
+    try:
+        profile_all(selection, profiles, say)
+    except Interrupted as stop:
+        profiles.stopped = stop
+    profiles.discard_if_empty()
+    if profiles.run_dir is None:
+        return profiles
     write_record(
-        run_dir,
+        profiles.run_dir,
         {
             "allocator": allocator,
-            "schedule": schedule_,
-            "selection": selected,
-            "profiled": profiled,
-            "skipped": skipped,
+            "schedule": {"wait": WAIT, "warmup": WARMUP, "active": ACTIVE},
+            "selection": {k: list(v) for k, v in vars(selection).items()},
+            "profiled": profiles.profiled,
+            "skipped": profiles.skipped,
+            "interrupted": profiles.interrupted,
         },
     )
-    point_latest(run_dir)
-    return run_dir
+    if profiles.interrupted is None:
+        point_latest(profiles.run_dir)
+    return profiles
 
 
 def closing_lines(run_dir: Path, report: Path) -> list[str]:
@@ -291,14 +413,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, OptionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return USAGE_ERROR
-    run_dir = run(selection, Path(args.results_root), print)
-    if run_dir is None:
-        return 0
-    from reports.build import build  # the report side; imported late, only when needed
+    try:
+        with interruptible() as signals:
+            return profile_and_report(selection, Path(args.results_root), signals)
+    except Interrupted as stop:  # while saving or reporting: a folder without its record is no complete profile
+        print(f"netbench: {stop.reason} while saving; stopped", file=sys.stderr)
+        return 128 + stop.signum
 
-    for line in closing_lines(run_dir, build(run_dir)):
+
+def profile_and_report(selection: Selection, results_root: Path, signals: Signals) -> int:
+    """0 when every case ran; 128 + the signal's number (as a shell reports it) when interrupted."""
+    profiles = run(selection, results_root, print, signals)
+    status = 0 if profiles.stopped is None else 128 + profiles.stopped.signum
+    if profiles.stopped is not None:
+        saved = "saved as incomplete" if profiles.run_dir else "nothing saved"
+        print(f"netbench: {profiles.interrupted}; {saved}", file=sys.stderr)
+    if profiles.run_dir is None:
+        if profiles.stopped is None:
+            print("netbench: no case was profiled, nothing saved")
+        return status
+    from reports.build import build  # the report side; imported late, only when needed
+    from reports.load import ReportError
+
+    try:
+        report = build(profiles.run_dir)
+    except ReportError as err:  # the profiles are saved; only the report is missing
+        print(f"netbench: report failed: {err}", file=sys.stderr)
+        return status or 2
+    for line in closing_lines(profiles.run_dir, report):
         print(line)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -245,8 +245,7 @@ def written(write: Callable[[], Path]) -> Path:
 
 
 def write_run_report(run: Run, df: pd.DataFrame, out: Path) -> Path:
-    with files.atomic(out / "results.csv") as f:
-        df.drop(columns=["source"]).to_csv(f, index=False)
+    files.write_frame(out / "results.csv", df.drop(columns=["source"]))  # host names, labels: no formulas
     return write_report(document(run, df, out), out)
 
 

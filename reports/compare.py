@@ -357,6 +357,5 @@ def main(args: argparse.Namespace) -> int:
 def write(doc: Document, table: pd.DataFrame, out: Path) -> None:
     """compare.md, compare.csv and compare.html, each written atomically."""
     files.write_text(out / "compare.md", markdown.render(doc))
-    with files.atomic(out / "compare.csv") as f:
-        table.to_csv(f, index=False)
+    files.write_frame(out / "compare.csv", table)  # labels and cases come from files: no formulas
     html.write(doc, out, "compare.html")  # last: the page links to compare.md and compare.csv

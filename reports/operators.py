@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import pandas as pd
 from matplotlib.axes import Axes
 
-from bench.profiler import NO_OPERATOR, NO_PHASE, PHASE_LABELS, PROFILE_FILE
+from bench import SCHEMA_VERSION, files
+from bench.profiler import NO_OPERATOR, NO_PHASE, PHASE_FIELDS, PHASE_LABELS, PROFILE_FILE, STEP_FIELDS
 from reports import figures, markdown, units
 from reports.document import Document, Figure, Section, Table
-from reports.load import ReportError
+from reports.load import AMOUNT, COUNT, NAME, TEXT, Checker, ReportError, is_count, read_json, shown
+from reports.markdown import literal
 
 PLOTS = "plots"
 SUMMARY_FILE = "operators.md"
@@ -32,22 +35,99 @@ def trace_files(run_dir: Path) -> list[Path]:
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
+    """profile.json, checked: like any result file it may come from elsewhere (reports.load)."""
     path = run_dir / PROFILE_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{run_dir}: traces but no {PROFILE_FILE} (an interrupted profile run?)") from None
-    except (OSError, ValueError) as err:
-        raise ReportError(f"{path}: cannot be read ({err.__class__.__name__})") from None
+    if not path.exists():
+        raise ReportError(f"{run_dir}: traces but no {PROFILE_FILE} (an interrupted profile run?)")
+    return check_record(Checker(path), read_json(path))
+
+
+def check_record(check: Checker, data: Any) -> dict[str, Any]:
+    """Every part of profile.json the reports read, with the type they read it as; ReportError otherwise."""
+    record = check.object("the file", data)
+    check.expect("schema", record.get("schema"), (is_count, f"a whole number from 1 to {SCHEMA_VERSION}"))
+    if record["schema"] > SCHEMA_VERSION:
+        check.fail("schema", f"written by a newer netbench ({record['schema']} > {SCHEMA_VERSION})")
+    check.expect("torch", record.get("torch"), TEXT)
+    schedule = check.object("schedule", record.get("schedule"))
+    for key in ("wait", "warmup", "active"):
+        check.expect(f"schedule.{key}", schedule.get(key), (lambda v: v == 0 or is_count(v), "a whole number"))
+    profiled = check.objects("profiled", record.get("profiled"))
+    if not profiled:
+        check.fail("profiled", "[] found, expected at least one profiled case")
+    for i, entry in enumerate(profiled):
+        check.expect(f"profiled[{i}].case", entry.get("case"), NAME)
+        check.expect(f"profiled[{i}].steps", entry.get("steps"), COUNT)
+        check.expect(f"profiled[{i}].step_ms", entry.get("step_ms"), AMOUNT)
+    for i, entry in enumerate(check.objects("skipped", record.get("skipped", []))):
+        check.expect(f"skipped[{i}].case", entry.get("case"), NAME)
+        check.expect(f"skipped[{i}].reason", entry.get("reason"), TEXT)
+    if record.get("interrupted") is not None:
+        check.expect("interrupted", record["interrupted"], TEXT)
+    check_unique(check, [entry["case"] for entry in profiled])
+    return record
+
+
+def check_unique(check: Checker, cases: list[str]) -> None:
+    """One case twice would have its figures summed silently; two names for one folder, read twice."""
+    seen: set[str] = set()
+    for i, case in enumerate(cases):
+        if case_folder(case) in seen:
+            check.fail(f"profiled[{i}].case", f"{shown(case)} is listed twice")
+        seen.add(case_folder(case))
+
+
+def case_folder(case: str) -> str:
+    """The folder of a case's files under traces/ and operators/. Case names come from profile.json, so each
+    becomes one safe path segment first (bench.files.safe_name). Split at '_' because safe_name replaces it
+    and case ids hold it (train_step, cross_entropy): the profiler's own ids come back as they are."""
+    return "_".join(files.safe_name(part) for part in case.split("_"))
 
 
 def read_summaries(run_dir: Path, cases: list[str], name: str) -> pd.DataFrame:
     """operators/<case>/<name>.csv of every case, with a case column, in the order profiled."""
+    fields = STEP_FIELDS if name == "step" else PHASE_FIELDS
+    frames = [read_summary(run_dir / "operators" / case_folder(case) / f"{name}.csv", fields) for case in cases]
+    return pd.concat([frame.assign(case=case) for frame, case in zip(frames, cases, strict=True)], ignore_index=True)
+
+
+def read_summary(path: Path, fields: Sequence[str]) -> pd.DataFrame:
+    """One operator summary, checked as profile.json is: a figure that is no number is one line, not a traceback."""
     try:
-        frames = [pd.read_csv(run_dir / "operators" / case / f"{name}.csv").assign(case=case) for case in cases]
-    except (OSError, pd.errors.ParserError) as err:
-        raise ReportError(f"{run_dir}: operator summary missing or unreadable ({err.__class__.__name__})") from None
-    return pd.concat(frames, ignore_index=True)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # an operator named 'NA' stays a name
+    except FileNotFoundError:
+        raise ReportError(f"{path}: missing (an interrupted profile run?)") from None
+    except (OSError, ValueError) as err:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise ReportError(f"{path}: cannot be read ({err.__class__.__name__})") from None
+    missing = [f for f in fields if f not in frame.columns]
+    if missing:
+        raise ReportError(f"{path}: no column {', '.join(missing)}")
+    if frame.empty:
+        raise ReportError(f"{path}: no operators listed")
+    for column in fields:
+        if column not in ("operator", "phase"):
+            frame[column] = figures_of(path, frame, column)
+    if "phase" in fields:
+        check_phases(path, frame["phase"])
+    return frame[list(fields)]
+
+
+def check_phases(path: Path, phases: pd.Series) -> None:
+    """The phase table orders its rows by phase label: any other value would stop it half-way."""
+    unknown = ~phases.isin([*PHASE_LABELS, NO_PHASE])
+    if unknown.any():
+        row = int(unknown.to_numpy().argmax())
+        raise ReportError(f"{path}: phase in row {row + 1}: {shown(phases[row])} is not a phase label")
+
+
+def figures_of(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column as numbers, every one finite and 0 or more; ReportError naming the first that is not."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = ~values.between(0, math.inf, inclusive="left")
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise ReportError(f"{path}: {column} in row {row + 1}: {shown(frame[column][row])}; expected {AMOUNT[1]}")
+    return values
 
 
 def operator_shares(steps: pd.DataFrame, top: int = TOP_IN_PLOT) -> pd.DataFrame:
@@ -115,7 +195,7 @@ def case_table(record: dict[str, Any], steps: pd.DataFrame) -> pd.DataFrame:
                 "active steps": str(entry["steps"]),
                 "step under the profiler": units.seconds(entry["step_ms"] / 1e3),
                 "top operator": f"{top['operator']} ({share})",
-                "trace": f"`traces/{entry['case']}/`",
+                "trace": f"`traces/{case_folder(entry['case'])}/`",
             }
         )
     return pd.DataFrame(rows)
@@ -131,7 +211,7 @@ def overview(run_dir: Path, record: dict[str, Any], steps: pd.DataFrame) -> Sect
         OVERHEAD_NOTE,
     ]
     tables = [Table(case_table(record, steps), "Profiled cases; figures per train step")]
-    if record["skipped"]:
+    if record.get("skipped"):
         skipped = pd.DataFrame(record["skipped"])[["case", "reason"]]
         tables.append(Table(skipped, "Not profiled"))
     return Section("Profiles", text, tables)
@@ -170,7 +250,13 @@ def profile_document(run_dir: Path, sections: list[Section] | None = None) -> Do
     if not sections:
         return None
     record = read_record(run_dir)
-    headline = [f"{len(record['profiled'])} cases profiled, {len(record['skipped'])} skipped; torch {record['torch']}"]
+    headline = [
+        f"{len(record['profiled'])} cases profiled, {len(record.get('skipped', []))} skipped; "
+        f"torch {literal(record['torch'])}"
+    ]
+    if record.get("interrupted"):
+        why = literal(record["interrupted"])
+        headline.insert(0, f"**Incomplete profile run**: {why}; only the cases listed were profiled.")
     return Document(f"netbench profile: {run_dir.name}", headline, sections)
 
 
@@ -179,9 +265,7 @@ def write_summary(run_dir: Path, sections: list[Section] | None = None) -> Path 
     doc = profile_document(run_dir, sections)
     if doc is None:
         return None
-    path = run_dir / SUMMARY_FILE
-    path.write_text(markdown.render(doc), "utf-8")
-    return path
+    return files.write_text(run_dir / SUMMARY_FILE, markdown.render(doc))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

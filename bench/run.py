@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from datetime import datetime, timezone
@@ -36,9 +37,10 @@ def claim_run_dir(root: Path, base: str | None = None) -> Path:
 
 
 def point_latest(run_dir: Path) -> None:
-    """Make root/latest a relative symlink to the newest run (replaced atomically): a long run
-    that finishes after a newer one started does not take `latest` back."""
-    run_dir = newest_run(run_dir.parent) or run_dir
+    """Make root/latest a relative symlink to the newest complete run (replaced atomically): a long run
+    that finishes after a newer one started does not take `latest` back, and an interrupted run never
+    gets it."""
+    run_dir = next((r for r in run_folders(run_dir.parent) if complete(r)), run_dir)
     link = run_dir.parent / LATEST
     tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
     try:
@@ -64,6 +66,22 @@ def run_folders(root: Path) -> list[Path]:
     """The run folders under root, newest first (run ids sort by UTC time)."""
     runs = [p for p in root.iterdir() if is_run(p)] if root.is_dir() else []
     return sorted(runs, key=run_order, reverse=True)
+
+
+RECORDS = ("benchmark.json", "profile.json")  # a bench run's and a profile run's
+
+
+def complete(folder: Path) -> bool:
+    """Whether a run folder holds a run that finished: readable, and not marked interrupted."""
+    record = next((folder / name for name in RECORDS if (folder / name).exists()), None)
+    try:
+        data = json.loads(record.read_text(encoding="utf-8")) if record is not None else None
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    section = data.get("netbench", data)  # profile.json carries the mark at its top level
+    return isinstance(section, dict) and not section.get("interrupted")
 
 
 def newest_run(root: Path) -> Path | None:

@@ -17,9 +17,10 @@ import pandas as pd
 from bench import files
 from reports import html, markdown, tables, units
 from reports.frame import machine_label, tidy
-from reports.load import RESULT_FILE, ReportError, load_run
+from reports.load import RESULT_FILE, ReportError, load_run, read_json
 
 INDEX = "index.html"
+PROFILE_RECORD = "profile.json"  # bench.profiler's record of a profile run
 STAMP = re.compile(r"(\d{8}T\d{6}Z)")  # bench.run.run_id and compare folders start with the UTC time
 # The page each kind of folder is read through, best first: a profile folder has report.html once its report is built.
 PAGES = {
@@ -41,6 +42,7 @@ class Entry:
     best: list[str] = field(default_factory=list)  # best train step per device
     page: str | None = None  # relative link to the folder's page, when it has one
     problem: str = ""  # why the run could not be read
+    incomplete: str = ""  # why the run or profile stopped early (Ctrl-C, SIGTERM), when it did
 
     @property
     def href(self) -> str:
@@ -66,7 +68,7 @@ def kind(folder: Path) -> str | None:
         return "run"
     if folder.name.startswith("compare") or (folder / "compare.md").exists():
         return "comparison"
-    if (folder / "profile.json").exists():
+    if (folder / PROFILE_RECORD).exists():
         return "profile"
     return "run" if STAMP.match(folder.name) else None  # a run id with no result file: an interrupted run
 
@@ -93,7 +95,8 @@ def run_entry(folder: Path) -> Entry:
         return Entry(folder.name, "run", when, readable(when), page=page_of(folder, "run"), problem=str(err))
     best = best_per_device(tidy(run)) or ["no train_step timed"]
     date = run.taken or readable(when)
-    return Entry(folder.name, "run", when, date, machine_label(run), best, page_of(folder, "run"))
+    incomplete = str(run.netbench.get("interrupted") or "")
+    return Entry(folder.name, "run", when, date, machine_label(run), best, page_of(folder, "run"), "", incomplete)
 
 
 def title_of(folder: Path) -> str:
@@ -110,7 +113,20 @@ def entry(folder: Path, what: str) -> Entry:
         return run_entry(folder)
     when = stamp(folder)
     machine = title_of(folder) if what == "comparison" else ""
-    return Entry(folder.name, what, when, readable(when), machine, page=page_of(folder, what))
+    incomplete = interrupted(folder / PROFILE_RECORD) if what == "profile" else ""
+    page = page_of(folder, what)
+    return Entry(folder.name, what, when, readable(when), machine, page=page, incomplete=incomplete)
+
+
+def interrupted(record: Path) -> str:
+    """Why a profile run stopped early, from its profile.json ('' when it completed or cannot be read:
+    the profile's own report says what is wrong with it)."""
+    try:
+        data = read_json(record)
+    except ReportError:
+        return ""
+    why = data.get("interrupted") if isinstance(data, dict) else None
+    return str(why) if why else ""
 
 
 def entries(root: Path) -> list[Entry]:

@@ -301,6 +301,12 @@ def readable_runs(root: Path) -> Iterator[Path]:
         elif not operators.trace_files(folder):
             print(f"note: skipped {folder}: no {RESULT_FILE} and no traces (an interrupted run?)", file=sys.stderr)
             continue
+        else:
+            try:
+                operators.read_record(folder)  # a profile folder: its record is untrusted input too
+            except ReportError as err:
+                print(f"note: skipped a profile that cannot be read: {err}", file=sys.stderr)
+                continue
         yield folder
 
 

@@ -4,6 +4,8 @@ says so."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from bench.run import LATEST, complete, point_latest
@@ -58,3 +60,21 @@ def test_index_marks_incomplete_runs_and_profiles(tmp_path: Path) -> None:
     assert found["20260101T000200Z-vm"].incomplete.startswith("interrupted (SIGINT)")
     page = index.write(tmp_path).read_text()
     assert page.count("incomplete</strong>") == 2 + 1  # two rows, and the newest run's headline line
+
+
+def test_newest_skips_a_hostile_profile(tmp_path: Path) -> None:
+    bench_run(tmp_path, "20260101T000000Z-vm")
+    hostile = tmp_path / "20260101T000100Z-vm"
+    (hostile / "traces" / "case").mkdir(parents=True)
+    (hostile / "traces" / "case" / "x.pt.trace.json").write_text("{}")
+    (hostile / "profile.json").write_text(json.dumps({"cases": "../../etc"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "reports", "build", "--newest", "--results-root", str(tmp_path)],
+        cwd=FIXTURE.parents[2],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipped a profile that cannot be read" in result.stderr
+    assert (tmp_path / "20260101T000000Z-vm" / "report.md").exists()
+    assert "Traceback" not in result.stderr

@@ -185,11 +185,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config.stash[NOISE] = collect_noise()
     warn_about_noise(config)
     config.stash[CANARY] = Canary(config.stash[START][0])
-    # SIGTERM (a CI job cancelled, `kill`) ends the run as Ctrl-C does: saved, marked interrupted.
-    signal.signal(signal.SIGTERM, interrupt)
+    stop_gently(session)
 
 
-def interrupt(signum: int, frame: object) -> None:
+def stop_gently(session: pytest.Session) -> None:
+    """Ctrl-C or SIGTERM (a CI job cancelled, `kill`) ends the run after the case being timed: pytest stops
+    as for -x, and the run is saved marked interrupted. Raising KeyboardInterrupt in the middle of torch's
+    code instead left frames pytest 9.2 cannot show (a traceback of its own). A second signal stops at once."""
+
+    def stop(signum: int, frame: object) -> None:
+        session.shouldstop = f"interrupted by {signal.Signals(signum).name}"
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, at_once)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def at_once(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 

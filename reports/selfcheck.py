@@ -42,6 +42,8 @@ def pick(paths: Sequence[Path]) -> tuple[Path, Path]:
         if len(runs) >= 2:
             return runs[-2], runs[-1]
         raise ReportError(f"{paths[0]}: holds {len(runs)} run folder(s); a self-check needs two runs of the same cases")
+    if len(paths) == 1:
+        raise ReportError(f"{paths[0]}: not a folder; name two runs, or one folder holding two")
     raise ReportError(f"selfcheck: {len(paths)} paths given; name two runs, or one folder holding two")
 
 
@@ -98,6 +100,18 @@ def findings(pairs: Sequence) -> list[str]:
     return lines
 
 
+def differences(a: Run, b: Run) -> list[str]:
+    """What makes A and B more than the same run twice: then the verdicts are not false ones."""
+    lines = []
+    for fact in ("hostname", "cpu_model", "torch_version"):
+        if a.facts.get(fact) != b.facts.get(fact):
+            lines.append(f"note: A and B differ in {fact} ({a.facts.get(fact)} / {b.facts.get(fact)}): not an A/A pair")
+    threads = [sorted({x["extra_info"]["threads"] for x in run.benchmarks}) for run in (a, b)]
+    if threads[0] != threads[1]:
+        lines.append(f"note: A and B ran at different thread counts ({threads[0]} / {threads[1]}): not an A/A pair")
+    return lines
+
+
 def machine_lines(a: Run, b: Run) -> list[str]:
     """What the drift canary saw: the machine's own movement within each run, and between them."""
     series = {"A": canary(a), "B": canary(b)}
@@ -127,6 +141,6 @@ def main(args: argparse.Namespace) -> int:
     a, b = (load_run(p) for p in pick(args.runs))
     pairs = paired(a, b)
     print(f"self-check: {a.path} (A) against {b.path} (B), {len(pairs)} cases")
-    for line in [*findings(pairs), *machine_lines(a, b), *time_lines(a, b)]:
+    for line in [*differences(a, b), *findings(pairs), *machine_lines(a, b), *time_lines(a, b)]:
         print(line)
     return 0

@@ -84,3 +84,24 @@ def test_a_folder_with_one_run_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "holds 1 run folder(s)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_runs_that_are_no_a_a_pair_are_named(tmp_path: Path) -> None:
+    a = run_copy(tmp_path / "20260101T000000Z-a")
+    b = run_copy(tmp_path / "20260101T000100Z-b", seed=3)
+    data = json.loads((b / "benchmark.json").read_text())
+    data["machine_info"]["netbench"]["hostname"] = "other"
+    (b / "benchmark.json").write_text(json.dumps(data))
+    lines = selfcheck.differences(load_run(a), load_run(b))
+    assert lines == ["note: A and B differ in hostname (vm / other): not an A/A pair"]
+
+
+def test_a_path_that_is_no_folder_is_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reports", "selfcheck", str(tmp_path / "nowhere")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("nowhere: not a folder; name two runs, or one folder holding two")

@@ -95,7 +95,11 @@ def test_precision_target_buys_passes_until_the_cap(runs: dict) -> None:
     assert len(set(strict["extra_info"]["passes"])) == 2 * 4  # the cap: four times the passes
     assert strict["extra_info"]["precision"] > 0.000001
     (loose,) = saved(runs["loose-precision"][1])["benchmarks"]
-    assert len(set(loose["extra_info"]["passes"])) == 2
+    taken = len(set(loose["extra_info"]["passes"]))
+    # Sampled until the target is met (usually after the two passes), never past the cap; a case that
+    # stopped early stopped because it was precise enough.
+    assert 2 <= taken <= 2 * 4
+    assert taken == 2 * 4 or loose["extra_info"]["precision"] <= 0.9
     assert saved(runs["unreachable-precision"][1])["netbench"]["precision_target"] == pytest.approx(0.000001)
 
 

@@ -131,6 +131,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except OptionError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[SKIPPED], config.stash[FAILED] = {}, {}
+    # A pass that a case sits out (its rounds spread over fewer passes, or precise enough already) times
+    # nothing on purpose: pytest-benchmark's warning about an unused fixture would only be noise.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Benchmark fixture was not used at all:pytest_benchmark.logger.PytestBenchmarkWarning"
+    )
     start = config.stash[START] = (time.perf_counter(), time.time())
     config.stash[CLOCKS] = {device: RecordingClock(device) for device in ("cpu", "cuda")}
     config.stash[SAMPLER] = Sampler(run_budget, start[0], peak_getter(config))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +56,27 @@ def thin(bench: dict[str, Any], most: int) -> None:
     for key in ("passes", "stamps"):
         if key in bench["extra_info"]:
             bench["extra_info"][key] = [bench["extra_info"][key][i] for i in keep]
+
+
+def write_run(folder: Path, content: dict[str, Any] | str) -> Path:
+    """A run folder holding `content` (JSON data, or text as it is) as its benchmark.json."""
+    folder.mkdir(parents=True)
+    text = content if isinstance(content, str) else json.dumps(content)
+    (folder / "benchmark.json").write_text(text, encoding="utf-8")
+    return folder
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path below root with its bytes (None for folders): what 'nothing written' compares."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def replaced(data: Any, place: tuple[str | int, ...], value: Any) -> Any:
+    """A deep copy of `data` with `value` put at `place` (a path of keys and indexes)."""
+    data = copy.deepcopy(data)
+    *parents, last = place
+    target = data
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return data

@@ -25,6 +25,7 @@ from reports.build import headline
 from reports.document import Document, Section, Table
 from reports.frame import machine_label, rounds, tidy
 from reports.load import ReportError, check_run, load_run
+from tests.conftest import replaced
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
 BASE: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
@@ -69,16 +70,6 @@ PLACES: list[tuple[str | int, ...]] = [
 ]
 
 
-def replaced(place: tuple[str | int, ...], value: Any) -> dict[str, Any]:
-    data = copy.deepcopy(BASE)
-    *parents, last = place
-    target: Any = data
-    for key in parents:
-        target = target[key]
-    target[last] = value
-    return data
-
-
 def report_parts(path: Path, data: Any) -> None:
     """What every report reads of a run: it must work on anything check_run lets through."""
     run = check_run(path, data)
@@ -100,7 +91,7 @@ def report_parts(path: Path, data: Any) -> None:
 @given(place=st.sampled_from(PLACES), value=json_values)
 def test_any_value_anywhere_loads_or_is_one_clear_line(place: tuple[str | int, ...], value: Any) -> None:
     try:
-        report_parts(PATH, replaced(place, value))
+        report_parts(PATH, replaced(BASE, place, value))
     except ReportError as err:
         message = str(err)
         assert message.startswith(f"{PATH}: ") and "\n" not in message
@@ -137,7 +128,7 @@ WRONG: dict[str, tuple[tuple[str | int, ...], Any, str]] = {
 def test_wrong_shapes_are_named(name: str) -> None:
     place, value, message = WRONG[name]
     with pytest.raises(ReportError) as err:
-        check_run(PATH, replaced(place, value))
+        check_run(PATH, replaced(BASE, place, value))
     assert str(err.value).startswith(f"{PATH}: ") and message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -145,7 +136,7 @@ def test_wrong_shapes_are_named(name: str) -> None:
 def test_a_nan_round_names_its_benchmark(tmp_path: Path) -> None:
     """NaN is not JSON, but Python writes and reads it: the round is named, never dropped from a median."""
     file = tmp_path / "benchmark.json"
-    file.write_text(json.dumps(replaced(("benchmarks", 3, "stats", "data", 0), math.nan)), encoding="utf-8")
+    file.write_text(json.dumps(replaced(BASE, ("benchmarks", 3, "stats", "data", 0), math.nan)), encoding="utf-8")
     with pytest.raises(ReportError, match=re.escape(f"benchmark {BASE['benchmarks'][3]['name']!r} stats.data")):
         load_run(file)
 

@@ -22,6 +22,7 @@ from bench import files
 from bench.case import DIMENSIONS
 from reports import index
 from reports.__main__ import main
+from tests.conftest import snapshot, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "benchmark.json"
@@ -40,17 +41,6 @@ def data(host: str = "vm", device: str = "cpu", phases: tuple[str, ...] = (), sc
         bench["extra_info"]["device"] = device
         bench["stats"]["data"] = [x * scale for x in bench["stats"]["data"]]
     return run
-
-
-def write_run(folder: Path, content: dict[str, Any] | str) -> Path:
-    folder.mkdir(parents=True)
-    text = content if isinstance(content, str) else json.dumps(content)
-    (folder / "benchmark.json").write_text(text, encoding="utf-8")
-    return folder
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
 def temporary_files(root: Path) -> list[Path]:

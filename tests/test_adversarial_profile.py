@@ -5,7 +5,6 @@ a spreadsheet formula; a failed write keeps the earlier validation.md and operat
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import math
@@ -29,7 +28,8 @@ from bench.run import LATEST, is_run, point_latest
 from reports import operators
 from reports.__main__ import main
 from reports.load import Checker, ReportError
-from tests.test_adversarial_output import FullDisk, data, snapshot, temporary_files, write_run
+from tests.conftest import replaced, snapshot, write_run
+from tests.test_adversarial_output import FullDisk, data, temporary_files
 from tests.test_validation import crosschecked
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,16 +173,6 @@ def profile_folder(folder: Path, record: Any = RECORD, folder_of: str = CASE) ->
     return folder
 
 
-def changed(place: tuple[str | int, ...], value: Any) -> dict[str, Any]:
-    record = copy.deepcopy(RECORD)
-    *parents, last = place
-    target: Any = record
-    for key in parents:
-        target = target[key]
-    target[last] = value
-    return record
-
-
 def one_line(err: str) -> str:
     assert "Traceback" not in err and err.count("\n") == 1 and err.startswith("error: "), err
     return err
@@ -215,7 +205,7 @@ WRONG: dict[str, tuple[tuple[str | int, ...], Any, str]] = {
 @pytest.mark.parametrize("name", list(WRONG))
 def test_a_hostile_profile_record_is_one_line(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     place, value, message = WRONG[name]
-    run_dir = profile_folder(tmp_path / "run", changed(place, value))
+    run_dir = profile_folder(tmp_path / "run", replaced(RECORD, place, value))
     before = snapshot(tmp_path)
     assert main(["operators", str(run_dir)]) == 2
     assert f"error: {run_dir / PROFILE_FILE}: {message}" in one_line(capsys.readouterr().err)
@@ -231,7 +221,7 @@ def test_a_record_that_is_no_object_is_one_line(text: str, tmp_path: Path, capsy
 
 
 def test_the_same_case_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    twice = changed(("profiled",), RECORD["profiled"] * 2)
+    twice = replaced(RECORD, ("profiled",), RECORD["profiled"] * 2)
     assert main(["operators", str(profile_folder(tmp_path / "run", twice))]) == 2
     assert f'profiled[1].case: "{CASE}" is listed twice' in one_line(capsys.readouterr().err)
 
@@ -240,7 +230,7 @@ def test_the_same_case_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
 def test_case_names_never_lead_outside(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Summaries planted where the raw name would lead are never read: the name is reduced to one safe
     segment inside operators/, where nothing is, and that is one line."""
-    run_dir = profile_folder(tmp_path / "a" / "b" / "run", changed(("profiled", 0, "case"), case))
+    run_dir = profile_folder(tmp_path / "a" / "b" / "run", replaced(RECORD, ("profiled", 0, "case"), case))
     for name in ("step.csv", "phases.csv"):
         bait = (run_dir / "operators" / case / name).resolve()
         if bait.is_relative_to(tmp_path):  # none planted outside the test's folder (/tmp/bait)
@@ -293,7 +283,7 @@ PLACES: list[tuple[str | int, ...]] = [
 def test_any_value_in_the_record_reports_or_is_one_line(place: tuple[str | int, ...], value: Any) -> None:
     path = Path("downloads/run/profile.json")
     try:
-        record = operators.check_record(Checker(path), changed(place, value))
+        record = operators.check_record(Checker(path), replaced(RECORD, place, value))
     except ReportError as err:
         assert str(err).startswith(f"{path}: ") and "\n" not in str(err)
         return

@@ -23,6 +23,7 @@ from reports.build import build
 from reports.frame import NOISY_PRECISION, tidy
 from reports.load import load_run
 from reports.stats import QUANTILE
+from tests.conftest import snapshot, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "benchmark.json"
@@ -32,19 +33,6 @@ OPTIMIZERS = ("adam", "manual", "sgd")
 
 def fixture_data() -> dict[str, Any]:
     return json.loads(FIXTURE.read_text(encoding="utf-8"))
-
-
-def write_run(folder: Path, content: dict[str, Any] | str) -> Path:
-    """A run folder holding `content` as its benchmark.json."""
-    folder.mkdir(parents=True)
-    text = content if isinstance(content, str) else json.dumps(content)
-    (folder / "benchmark.json").write_text(text, encoding="utf-8")
-    return folder
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every path below root with its bytes (None for folders): what 'nothing written' compares."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
 def start_cli(*args: str) -> subprocess.Popen[str]:

@@ -28,7 +28,7 @@ from bench.case import Case
 from bench.memory import phase_memory, state_bytes
 from bench.optimizer import UnsupportedOptimizer
 from bench.reference import Reference
-from bench.timer import RecordingClock, iterations_for, rounds_for, time_once
+from bench.timer import MAX_PEDANTIC_ROUNDS, RecordingClock, iterations_for, rounds_for, time_once
 from bench.workload import Plan, Workload, flops_per_sample
 from reports.stats import figure
 
@@ -182,7 +182,7 @@ class Sampler:
 
     def rounds(self, state: CaseState) -> int:
         per_pass_min = math.ceil(self.budget.min_rounds / self.budget.passes)
-        cap = max(1, 2000 // self.budget.total_passes)
+        cap = max(1, MAX_PEDANTIC_ROUNDS // self.budget.total_passes)  # the whole case's cap, shared out
         return rounds_for(state.round_seconds, self.budget.per_pass, per_pass_min, cap)
 
     def setup(self, state: CaseState) -> Callable[[], object] | None:

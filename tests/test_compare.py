@@ -20,10 +20,10 @@ from matplotlib.figure import Figure as MplFigure
 from scipy import stats as scipy_stats
 
 from reports.__main__ import main
+from reports.compare.plots import plot_speedup, plot_throughput, speedup_ticks
+from reports.compare.sources import load_sources, pick_baseline, result_files
+from reports.compare.speedup import MISSING_BASELINE, MISSING_HERE, compare, gate, join_keys, presence, shared, summary
 from reports.load import ReportError, load_run
-from reports.sources import load_sources, pick_baseline, result_files
-from reports.speedup import MISSING_BASELINE, MISSING_HERE, compare, gate, join_keys, presence, shared, summary
-from reports.speedup_plots import plot_speedup, plot_throughput, speedup_ticks
 from reports.stats import FASTER, SAME, SLOWER, compare_rounds, geometric_mean
 from tests.conftest import thin
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from bench.case import DIMENSIONS, NONE
+from reports.compare.sources import Source
 from reports.frame import rounds, tidy
-from reports.sources import Source
 from reports.stats import MIN_EFFECT, SLOWER, compare_rounds, estimate, geometric_mean
 
 MISSING_HERE, MISSING_BASELINE = "not in this run", "not in the baseline"

@@ -21,12 +21,9 @@ from bench import files
 from bench.case import DIMENSIONS
 from bench.machine import noise_warnings
 from reports import figures, html, index, markdown, units
-from reports.document import Document, Figure, Section, Table
-from reports.frame import FIGURE_NAME
-from reports.load import ReportError, one_line
-from reports.markdown import literal
-from reports.sources import Source, load_sources, pick_baseline
-from reports.speedup import (
+from reports.compare.plots import plot_speedup, plot_throughput
+from reports.compare.sources import Source, load_sources, pick_baseline
+from reports.compare.speedup import (
     MISSING_HERE,
     all_tidy,
     case_name,
@@ -38,7 +35,10 @@ from reports.speedup import (
     shared,
     summary,
 )
-from reports.speedup_plots import plot_speedup, plot_throughput
+from reports.document import Document, Figure, Section, Table
+from reports.frame import FIGURE_NAME
+from reports.load import ReportError, one_line
+from reports.markdown import literal
 from reports.stats import CONFIDENCE, FASTER, MAX_DRAWS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
 
 RESULTS_ROOT = Path("results")

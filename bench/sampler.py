@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -25,10 +25,12 @@ import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.case import Case
+from bench.compile_cost import CompileCosts, CompileFailed, watching_graphs
 from bench.memory import phase_memory, state_bytes
 from bench.optimizer import UnsupportedOptimizer
 from bench.reference import Reference
 from bench.timer import MAX_PEDANTIC_ROUNDS, RecordingClock, iterations_for, rounds_for, time_once
+from bench.variant import compile_room, cpu_has_bf16, parse, unsupported_reason
 from bench.workload import Plan, Workload, flops_per_sample
 from reports.stats import figure
 
@@ -74,6 +76,8 @@ class CaseState:
     stamps: list[float] = field(default_factory=list)
     reference: Reference | None = None
     done: bool = False
+    compile_info: dict[str, Any] = field(default_factory=dict)  # compiled variants: bench.compile_cost
+    recompiles: int = 0  # Dynamo graphs compiled while the case was timed: its figure includes them
 
     def seconds(self) -> np.ndarray:
         return np.asarray(self.primary.stats.data if self.primary is not None else [], dtype=float)
@@ -95,6 +99,9 @@ def out_of_memory_skips(case: Case) -> Iterator[None]:
 
 
 def make_workload(case: Case) -> Workload:
+    reason = unsupported_reason(case.variant, case.device, case.optimizer)
+    if reason is not None:
+        pytest.skip(reason)
     try:
         return Workload(case)
     except UnsupportedOptimizer as err:
@@ -142,13 +149,28 @@ class Sampler:
         self.cases: dict[Case, CaseState] = {}
         self.memory: dict[Case, tuple[int, str]] = {}  # threads do not change what is allocated
         self.dropped: set[Case] = set()  # skipped or failed: not tried again in later passes
+        self.compiles = CompileCosts()
 
     def prepare(self, case: Case, clock: Callable[[], float]) -> CaseState:
+        """The case's state; a compiled variant's shape is compiled here (once per run, from the warm cache
+        its measured cold start left), so that no round includes compiling."""
+        if parse(case.variant).compile_mode is None:
+            return self.prepare_workload(case, clock)
+        skip_if_absent(case.device)
+        try:
+            with self.compiles.compiling(case) as cost, compile_room():
+                state = self.prepare_workload(case, clock)
+        except CompileFailed as err:
+            pytest.fail(str(err), pytrace=False)
+        state.compile_info = cost.extra_info()
+        return state
+
+    def prepare_workload(self, case: Case, clock: Callable[[], float]) -> CaseState:
         workload = make_workload(case)
         workload.warm_up()
         check_finite(workload, "after warm-up")
         plan = workload.plan(case.phase)
-        memory_key = Case(case.device, case.batch_size, case.optimizer, case.phase, case.loss, 0)
+        memory_key = replace(case, threads=0)
         profiled = 0.0
         if memory_key not in self.memory:
             # The profiled round is also the plan's first, warming round.
@@ -167,7 +189,7 @@ class Sampler:
 
     def extra_info(self, case: Case, state: CaseState) -> dict[str, Any]:
         """What the report needs besides the timings (keys as the tidy frame's columns)."""
-        memory, method = self.memory[Case(case.device, case.batch_size, case.optimizer, case.phase, case.loss, 0)]
+        memory, method = self.memory[replace(case, threads=0)]
         return {
             **case.as_dict(),
             "implementation": state.workload.implementation,
@@ -178,6 +200,8 @@ class Sampler:
             "peak_memory_bytes": memory,
             "memory_method": method,
             "optimizer_state_bytes": state_bytes(state.workload.optimizer),
+            **state.compile_info,
+            **({"cpu_bf16": cpu_has_bf16()} if "bf16" in case.variant and case.device == "cpu" else {}),
         }
 
     def rounds(self, state: CaseState) -> int:
@@ -219,10 +243,12 @@ class Sampler:
             if state.round_seconds <= WARM_ROUND_SHARE * self.budget.per_pass:
                 state.plan.run_round()
             clock.take()
-            benchmark.pedantic(
-                state.plan.target, setup=self.setup(state), rounds=self.rounds(state), iterations=state.iterations
-            )
+            with watching_graphs() as graphs:
+                benchmark.pedantic(
+                    state.plan.target, setup=self.setup(state), rounds=self.rounds(state), iterations=state.iterations
+                )
             self.keep(benchmark, state, index, clock.take())
+            self.note_recompiles(state, graphs[0])
             check_finite(state.workload, f"after pass {index + 1}")
         self.finish_pass(state, index)
 
@@ -259,6 +285,12 @@ class Sampler:
             if len(rounds) == len(state.reference.times):  # one reference call before every round: pairs
                 pairs = [mine / theirs for mine, theirs in zip(rounds, state.reference.times, strict=True)]
                 state.primary.extra_info["reference_ratio"] = statistics.median(pairs)
+
+    def note_recompiles(self, state: CaseState, graphs: int) -> None:
+        """A compiled case that compiled again while timed is flagged: its rounds include compile time."""
+        state.recompiles += graphs
+        if state.primary is not None and (state.recompiles or state.compile_info):
+            state.primary.extra_info["recompiles_during_timing"] = state.recompiles
 
     def finish_pass(self, state: CaseState, index: int) -> None:
         last_base = index + 1 >= self.budget.passes

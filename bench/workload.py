@@ -12,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.case import NONE, Case
 from bench.net import make_batch, make_loss, make_net
 from bench.optimizer import make_optimizer, resolved_implementation
+from bench.variant import Variant, capture
 
 WARMUP_STEPS = 3  # Adam creates its state on the first step; foreach/fused pick their kernels
 
@@ -33,25 +34,45 @@ class Plan:
 class Workload:
     def __init__(self, case: Case) -> None:
         self.case = case
+        self.variant = Variant(case.variant, case.device)
         self.net = make_net(case.device)
+        # The Net as the variant runs it (compiled, channels_last); self.net keeps the plain module, whose
+        # parameters it shares, for untimed work of other shapes (one sample's gradients, the finite check).
+        self.model = self.variant.model(self.net)
         # Phases that ignore the loss (NONE) still need one to build gradients.
         loss = "mse" if case.loss == NONE else case.loss
-        self.batch = make_batch(case.batch_size, loss, case.device)
+        batch = make_batch(case.batch_size, loss, case.device)
+        self.batch = replace(batch, inputs=self.variant.inputs(batch.inputs))
         self.loss_fn = make_loss(loss)
         # Optimizer-free phases get plain SGD, only to have a zero_grad/step to warm up with.
         name = "sgd" if case.optimizer == NONE else case.optimizer
         self.optimizer = make_optimizer(name, self.net)
+        self.variant.prepare_optimizer(self.optimizer)
         self.implementation = NONE if case.optimizer == NONE else resolved_implementation(name, self.net)
         self.params: list[torch.Tensor] = list(self.net.parameters())
 
+    def forward(self) -> torch.Tensor:
+        with self.variant.autocast():
+            return self.model(self.batch.inputs)
+
+    def loss_of(self, output: torch.Tensor) -> torch.Tensor:
+        with self.variant.autocast():
+            return self.loss_fn(output, self.batch.target)
+
     def compute_loss(self) -> torch.Tensor:
-        return self.loss_fn(self.net(self.batch.inputs), self.batch.target)
+        return self.loss_of(self.forward())
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.variant.backward(loss)
+
+    def step(self) -> None:
+        self.variant.step(self.optimizer)
 
     def train_step(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.compute_loss()
-        loss.backward()
-        self.optimizer.step()
+        self.backward(loss)
+        self.step()
         return loss
 
     def warm_up(self) -> None:
@@ -68,11 +89,11 @@ class Workload:
         return getattr(self, f"_plan_{phase}")()
 
     def _plan_forward(self) -> Plan:
-        return Plan(lambda: self.net(self.batch.inputs))
+        return Plan(self.forward)
 
     def _plan_loss(self) -> Plan:
-        output = self.net(self.batch.inputs)
-        return Plan(lambda: self.loss_fn(output, self.batch.target))
+        output = self.forward()
+        return Plan(lambda: self.loss_of(output))
 
     def _plan_backward(self) -> Plan:
         # Every round needs a fresh graph; building it (forward + loss) is setup, not backward.
@@ -82,7 +103,7 @@ class Workload:
             self.optimizer.zero_grad(set_to_none=True)
             graph[:] = [self.compute_loss()]
 
-        return Plan(lambda: graph[0].backward(), setup)
+        return Plan(lambda: self.backward(graph[0]), setup)
 
     def real_gradients(self) -> None:
         """Gradients from a real backward of one sample: zero_grad and step depend on the gradients'
@@ -112,10 +133,10 @@ class Workload:
             with torch.no_grad():
                 torch._foreach_copy_(self.params, start)
 
-        return Plan(self.optimizer.step, setup)
+        return Plan(self.step, setup)
 
     def _plan_train_step(self) -> Plan:
-        return Plan(self.train_step)
+        return Plan(capture(self.train_step) if self.variant.spec.cudagraphs else self.train_step)
 
 
 def count_flops(plan: Plan) -> int:
@@ -130,6 +151,7 @@ def count_flops(plan: Plan) -> int:
 @functools.cache
 def flops_per_sample(case: Case) -> int:
     """FLOPs of one sample of the case's phase. Convolutions and matmuls scale exactly with the batch,
-    so one count at batch 1 on the CPU serves every batch size, device and thread count."""
-    one = replace(case, device="cpu", batch_size=1, threads=1)
+    so one count at batch 1 on the CPU serves every batch size, device and thread count; and every variant,
+    which does the same convolutions and matmuls in another layout, dtype or fused code."""
+    one = replace(case, device="cpu", batch_size=1, threads=1, variant="eager")
     return count_flops(Workload(one).plan(case.phase))

@@ -1,0 +1,177 @@
+"""The variants section: each variant against eager per phase and batch size, its memory, what compiling
+costs and when it pays for itself, and the line that says what to turn on here.
+
+Torch-free, as every report module: names come from bench.contract.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from bench.contract import DIMENSIONS, VARIANTS
+
+from reports import tables, units
+from reports.document import Section, Table
+from reports.markdown import literal
+
+BASELINE = "eager"
+# A variant this much slower than eager on the train step (geometric mean) gets its own line.
+MUCH_SLOWER = 1.5
+MATCH = [d for d in DIMENSIONS if d != "variant"]
+
+
+def baseline(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows the per-phase sections show: eager's, or where a run has no eager, its first variant's."""
+    present = [v for v in VARIANTS if v in set(df["variant"])] or sorted(set(df["variant"]))
+    if not present:
+        return df
+    return df[df["variant"] == (BASELINE if BASELINE in present else present[0])]
+
+
+def speedups(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant case that has an eager twin (the same other dimensions): eager's time over the
+    variant's, and an interval from the two figures' 95% intervals (lower: eager's low over the variant's
+    high), conservative, since the two intervals are taken as independent worst cases."""
+    eager = df[df["variant"] == BASELINE]
+    others = df[df["variant"] != BASELINE]
+    keep = ["time", "time_low", "time_high", "peak_memory_bytes"]
+    both = others.merge(eager[MATCH + keep], on=MATCH, suffixes=("", "_eager"))
+    return both.assign(
+        speedup=both["time_eager"] / both["time"],
+        speedup_low=both["time_low_eager"] / both["time_high"],
+        speedup_high=both["time_high_eager"] / both["time_low"],
+        memory_ratio=both["peak_memory_bytes"].astype(float) / both["peak_memory_bytes_eager"].astype(float),
+    )
+
+
+def geomean(values: pd.Series) -> float:
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
+
+
+def times(x: float) -> str:
+    return f"{units.sig3(x)}x" if math.isfinite(x) else "n/a"
+
+
+def speedup_cell(r: pd.Series) -> str:
+    return f"{times(r['speedup'])} [{units.sig3(r['speedup_low'])}-{units.sig3(r['speedup_high'])}]"
+
+
+def speedup_table(found: pd.DataFrame) -> pd.DataFrame:
+    """Rows variant and phase (optimizer, loss where they vary), one column per batch size."""
+    labelled = found.assign(vrow=found["variant"] + " · " + tables.row_label(found))
+    return tables.pivot(labelled, speedup_cell, index="vrow")
+
+
+def summary_table(found: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: geometric mean of its speedups, over every phase and batch size and on the train step,
+    and its train step's peak memory against eager's."""
+    rows = []
+    for variant, part in found.groupby("variant", sort=False):
+        steps = part[part["phase"] == "train_step"]
+        rows.append(
+            {
+                "variant": variant,
+                "geometric mean, all phases": times(geomean(part["speedup"])),
+                "train step": times(geomean(steps["speedup"])),
+                "train step memory vs eager": times(geomean(steps["memory_ratio"])),
+                "cases": len(part),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def break_even(found: pd.DataFrame) -> pd.DataFrame:
+    """Compiled train steps: compile time (cold, warm) and the steps after which the cold compile is paid
+    back by the time each step saves against eager; none where a step saves nothing."""
+    steps = found[(found["phase"] == "train_step") & found["compile_cold_seconds"].notna()]
+    saved = steps["time_eager"] - steps["time"]
+    return steps.assign(
+        saved=saved,
+        break_even=np.where(
+            saved > 0, np.ceil(steps["compile_cold_seconds"].astype(float) / saved.where(saved > 0)), np.nan
+        ),
+    )
+
+
+def compile_table(paid: pd.DataFrame) -> pd.DataFrame:
+    def steps(n: float) -> str:
+        return "never (no faster)" if not math.isfinite(n) else f"{int(n):,} steps"
+
+    return pd.DataFrame(
+        {
+            "variant": paid["variant"],
+            "batch": paid["batch_size"],
+            "optimizer": paid["optimizer"],
+            "compile, cold": paid["compile_cold_seconds"].map(units.seconds),
+            "compile, warm": paid["compile_warm_seconds"].map(units.seconds),
+            "graphs": paid["compile_graphs"].map(lambda n: f"{int(n)}"),
+            "graph breaks": paid["graph_breaks"].map(lambda n: f"{int(n)}"),
+            "saved per step": paid["saved"].map(units.seconds),
+            "pays for itself after": paid["break_even"].map(steps),
+        }
+    )
+
+
+def recommendation(found: pd.DataFrame, label: str) -> str:
+    """The line that says what to turn on here: the best train-step speedup whose interval is above 1, and
+    the variants much slower than eager."""
+    steps = found[found["phase"] == "train_step"]
+    faster = steps[steps["speedup_low"] > 1].sort_values("speedup", ascending=False)
+    if len(faster):
+        best = faster.iloc[0]
+        parts = [
+            f"{literal(best['variant'])}, {times(best['speedup'])} on the train step at batch {best['batch_size']}"
+        ]
+    else:
+        parts = ["no variant is surely faster than eager on the train step"]
+    for variant, part in steps.groupby("variant", sort=False):
+        mean = geomean(part["speedup"])
+        if mean < 1 / MUCH_SLOWER:
+            why = " (this CPU has no bf16 instructions)" if no_bf16_instructions(part) else ""
+            parts.append(f"{literal(variant)} is {units.sig3(1 / mean)}x slower here{why}")
+    return f"**On this machine ({literal(label)})**: " + "; ".join(parts) + "."
+
+
+def no_bf16_instructions(part: pd.DataFrame) -> bool:
+    flags = part["cpu_bf16"].dropna() if "cpu_bf16" in part else pd.Series(dtype=object)
+    return bool(len(flags)) and not bool(flags.any()) and bool(part["variant"].str.contains("bf16").all())
+
+
+def recompiled_text(df: pd.DataFrame) -> list[str]:
+    if "recompiles_during_timing" not in df:
+        return []
+    flagged = df[df["recompiles_during_timing"].fillna(0) > 0]
+    if flagged.empty:
+        return ["No case recompiled while it was timed."]
+    names = ", ".join(literal(n) for n in flagged["name"])
+    return [f"**Recompiled while timed** (their figures include compile time): {names}."]
+
+
+def sections(df: pd.DataFrame) -> list[Section]:
+    """One section per device and thread count that has eager and at least one other variant."""
+    out = []
+    for label, part in tables.groups(df):
+        found = speedups(part)
+        if found.empty:
+            continue
+        text = [
+            recommendation(found, label),
+            "Speedup of each variant over eager (eager's time / the variant's; above 1 is faster), per phase "
+            "and batch size; in brackets, its 95% interval from both figures' intervals. A phase a variant "
+            "does not change (the optimizer's step under compile) is timed once, as eager.",
+            *recompiled_text(part),
+        ]
+        found_tables = [Table(speedup_table(found), "speedup over eager"), Table(summary_table(found), "per variant")]
+        paid = break_even(found)
+        if len(paid):
+            text.append(
+                "Compile time is measured apart from the rounds, in fresh processes: cold with an empty Inductor "
+                "cache, warm with it populated (the first step's time less a steady step's). The cold compile "
+                "is paid back after the listed number of train steps at that batch size."
+            )
+            found_tables.append(Table(compile_table(paid), "compile cost and break-even"))
+        out.append(Section(f"Variants: {label}", text, found_tables))
+    return out

@@ -32,6 +32,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -45,6 +46,7 @@ from bench.case import Case, OptionError, Selection, add_case_options
 from bench.optimizer import UnsupportedOptimizer
 from bench.run import claim_run_dir, point_latest
 from bench.timer import torch_threads
+from bench.variant import compile_room, unsupported_reason
 from bench.workload import Workload
 
 USAGE_ERROR = 4  # pytest's exit status for a usage error, so both command lines fail alike
@@ -99,7 +101,7 @@ def absent_reason(device: str) -> str | None:
 
 def prepare(case: Case) -> Workload | str:
     """The case's workload, or the reason it cannot run here."""
-    reason = absent_reason(case.device)
+    reason = absent_reason(case.device) or unsupported_reason(case.variant, case.device, case.optimizer)
     if reason is not None:
         return reason
     try:
@@ -112,19 +114,28 @@ def prepare(case: Case) -> Workload | str:
 
 
 def labelled_step(w: Workload) -> None:
-    """Workload.train_step, with each phase in a record_function range of its name."""
+    """Workload.train_step (its variant's), with each phase in a record_function range of its name."""
     with record_function("zero_grad"):
         w.optimizer.zero_grad(set_to_none=True)
     with record_function("forward"):
-        output = w.net(w.batch.inputs)
+        output = w.forward()
     with record_function("loss"):
-        loss = w.loss_fn(output, w.batch.target)
+        loss = w.loss_of(output)
     with record_function("backward"):
-        loss.backward()
+        w.backward(loss)
     with record_function("optimizer_step"):
-        w.optimizer.step()
+        w.step()
     if w.case.device == "cuda":
         torch.cuda.synchronize()  # each ProfilerStep then holds its own kernels, not the last one's
+
+
+def step_of(w: Workload) -> Callable[[], object]:
+    """What one profiled step runs: the labelled phases, or under cudagraphs the captured step's replay
+    (one graph launch: its kernels have no phase to be labelled with)."""
+    if not w.variant.spec.cudagraphs:
+        return partial(labelled_step, w)
+    replay = w.plan("train_step").target
+    return lambda: (replay(), torch.cuda.synchronize())
 
 
 def activities(device: str) -> list[ProfilerActivity]:
@@ -153,6 +164,7 @@ def profile_case(w: Workload, trace_dir: Path) -> profile:
     """Run the scheduled steps; the handler writes the trace of the active steps into trace_dir."""
     if trace_dir.exists():
         raise FileExistsError(f"{trace_dir}: traces already there; each run writes its own folder")
+    step = step_of(w)  # a CUDA graph is captured before profiling; a compiled Net compiles in the first step
     with (
         torch_threads(w.case.threads),
         profile(
@@ -164,7 +176,7 @@ def profile_case(w: Workload, trace_dir: Path) -> profile:
         ) as prof,
     ):
         for _ in range(WAIT + WARMUP + ACTIVE):
-            labelled_step(w)
+            step()
             prof.step()
     return prof
 
@@ -376,7 +388,8 @@ def run(
     allocator = pin_heap()  # as the benchmarks do, so profiles see the heap they saw
     profiles = Profiles(results_root, signals or Signals())
     try:
-        profile_all(selection, profiles, say)
+        with compile_room():
+            profile_all(selection, profiles, say)
     except Interrupted as stop:
         profiles.stopped = stop
     profiles.discard_if_empty()

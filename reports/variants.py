@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from bench.contract import DIMENSIONS, VARIANTS
 
+from bench.contract import DIMENSIONS, VARIANTS
 from reports import tables, units
 from reports.document import Section, Table
 from reports.markdown import literal

@@ -1,0 +1,78 @@
+"""The variants section from a tidy frame: speedups with intervals, geometric means, break-even, the line."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from reports import variants
+
+
+def rows(variant: str, seconds: dict[tuple[str, int], float], **extra: object) -> list[dict[str, object]]:
+    return [
+        {
+            "device": "cpu",
+            "batch_size": batch,
+            "optimizer": "sgd" if phase == "train_step" else "none",
+            "phase": phase,
+            "loss": "mse",
+            "threads": 2,
+            "variant": variant,
+            "time": t,
+            "time_low": t * 0.99,
+            "time_high": t * 1.01,
+            "peak_memory_bytes": 1000,
+            "name": f"{variant}-{phase}-{batch}",
+            **extra,
+        }
+        for (phase, batch), t in seconds.items()
+    ]
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    eager = {("forward", 16): 0.010, ("train_step", 16): 0.040, ("train_step", 64): 0.160}
+    compiled = {("forward", 16): 0.005, ("train_step", 16): 0.030, ("train_step", 64): 0.160}
+    bf16 = {("forward", 16): 0.250, ("train_step", 16): 1.0}
+    cost = {"compile_cold_seconds": 30.0, "compile_warm_seconds": 3.0, "compile_graphs": 1, "graph_breaks": 0}
+    return pd.DataFrame(rows("eager", eager) + rows("compile", compiled, **cost) + rows("bf16", bf16, cpu_bf16=False))
+
+
+def test_speedup_is_eagers_time_over_the_variants_with_a_wider_interval(frame: pd.DataFrame) -> None:
+    found = variants.speedups(frame).set_index(["variant", "phase", "batch_size"])
+    forward = found.loc[("compile", "forward", 16)]
+    assert forward["speedup"] == pytest.approx(2.0)
+    assert forward["speedup_low"] == pytest.approx(0.0099 / 0.00505)
+    assert forward["speedup_low"] < 2.0 < forward["speedup_high"]
+    assert found.loc[("bf16", "train_step", 16), "speedup"] == pytest.approx(0.04)
+    assert ("bf16", "train_step", 64) not in found.index  # no bf16 twin: no speedup invented
+
+
+def test_break_even_is_cold_compile_over_the_time_each_step_saves(frame: pd.DataFrame) -> None:
+    paid = variants.break_even(variants.speedups(frame)).set_index("batch_size")
+    assert paid.loc[16, "break_even"] == math.ceil(30.0 / 0.010)
+    assert math.isnan(paid.loc[64, "break_even"])  # no faster at batch 64: never pays back
+    table = variants.compile_table(paid.reset_index())
+    assert list(table["pays for itself after"]) == ["3,000 steps", "never (no faster)"]
+
+
+def test_the_recommendation_names_the_best_and_the_much_slower(frame: pd.DataFrame) -> None:
+    line = variants.recommendation(variants.speedups(frame), "cpu, 2 threads")
+    assert "compile, 1.33x on the train step at batch 16" in line
+    assert "bf16 is 25.0x slower here (this CPU has no bf16 instructions)" in line
+
+
+def test_no_section_without_eager_and_another_variant(frame: pd.DataFrame) -> None:
+    assert variants.sections(frame[frame["variant"] == "eager"]) == []
+    assert variants.sections(frame[frame["variant"] != "eager"]) == []
+    (section,) = variants.sections(frame)
+    assert section.title == "Variants: cpu, 2 threads"
+    summary = section.tables[1].frame.set_index("variant")
+    assert summary.loc["compile", "geometric mean, all phases"] == f"{(2.0 * 4 / 3 * 1.0) ** (1 / 3):.3g}x"
+
+
+def test_baseline_is_eager_or_the_first_variant_present(frame: pd.DataFrame) -> None:
+    assert set(variants.baseline(frame)["variant"]) == {"eager"}
+    assert set(variants.baseline(frame[frame["variant"] != "eager"])["variant"]) == {"compile"}

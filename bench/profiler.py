@@ -135,7 +135,12 @@ def step_of(w: Workload) -> Callable[[], object]:
     if not w.variant.spec.cudagraphs:
         return partial(labelled_step, w)
     replay = w.plan("train_step").target
-    return lambda: (replay(), torch.cuda.synchronize())
+
+    def replayed() -> None:
+        replay()
+        torch.cuda.synchronize()
+
+    return replayed
 
 
 def activities(device: str) -> list[ProfilerActivity]:

@@ -96,7 +96,7 @@ def unsupported_reason(name: str, device: str, optimizer: str) -> str | None:
     """Why the variant cannot run on this device with this optimizer, or None when it can."""
     cuda_parts = sorted(set(name.split("+")) & CUDA_ONLY)
     if device != "cuda" and cuda_parts:
-        return f"{name}: {', '.join(cuda_parts)} run on CUDA only"
+        return f"{name}: runs on CUDA only" if [name] == cuda_parts else f"{name}: {cuda_parts[0]} runs on CUDA only"
     spec = parse(name)
     if spec.scaler and optimizer.startswith("manual"):
         return f"{name}: the GradScaler steps a torch.optim optimizer, not the manual update"
@@ -139,7 +139,7 @@ class Variant:
         """The Net as the variant runs it. Its parameters stay the Net's, so optimizers built on it
         step the same tensors (torch.compile's module shares them)."""
         if self.spec.channels_last:
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if self.spec.compile_mode is not None:
             return torch.compile(net, mode=self.spec.compile_mode, dynamic=False)  # type: ignore[return-value]
         return net

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 
 from bench import files
 from bench.run import claim_run_dir, is_run, run_folders
-from reports import drift, figures, html, index, markdown, operators, plots, tables, units, validation
+from reports import drift, figures, html, index, markdown, operators, plots, tables, units, validation, variants
 from reports.document import Document, Figure, Section, Table
 from reports.frame import FIGURE_NAME, NOISY_PRECISION, machine_label, tidy
 from reports.load import RESULT_FILE, ReportError, Run, check_run, load_run, read_json
@@ -199,10 +199,12 @@ def throughput_sections(df: pd.DataFrame, out: Path) -> list[Section]:
 
 def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
     (out / PLOTS).mkdir(exist_ok=True)
+    base = variants.baseline(df)  # eager's figures per phase; each variant against them in its own section
     sections = [
         Section("Machine", [], [Table(tables.machine(run.facts))]),
-        *group_sections(df, out),
-        *throughput_sections(df, out),
+        *group_sections(base, out),
+        *variants.sections(df),
+        *throughput_sections(base, out),
         drift.section(run, df, out, f"{PLOTS}/canary.png"),
         *quality_sections(df, run),
         *operators.operator_sections(out),

@@ -26,6 +26,14 @@ EXTRA = (
     "peak_memory_bytes",
     "memory_method",
     "optimizer_state_bytes",
+    # compiled variants (bench.compile_cost) and bf16 on CPU
+    "compile_cold_seconds",
+    "compile_warm_seconds",
+    "compile_graphs",
+    "graph_breaks",
+    "compile_recompiles",
+    "recompiles_during_timing",
+    "cpu_bf16",
 )
 
 

@@ -5,6 +5,7 @@ cold and warm start in fresh processes, then the warm compile in this one)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -66,7 +67,7 @@ def check_same_work(variant: str, reference: list[float], found: list[float]) ->
     tolerance = TOLERANCE[variant]
     # The test has power: every step moves the loss by more than twice the tolerance (3% at least here),
     # so a variant that skipped or repeated a step, or computed another loss, would fail.
-    moves = [abs(after - before) / before for before, after in zip(reference, reference[1:])]
+    moves = [abs(after - before) / before for before, after in itertools.pairwise(reference)]
     assert min(moves) > 2 * tolerance
     for step, (mine, theirs) in enumerate(zip(found, reference, strict=True)):
         assert abs(mine - theirs) / abs(theirs) <= tolerance, f"{variant}, step {step + 1}: {mine} vs eager {theirs}"

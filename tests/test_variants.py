@@ -12,7 +12,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bench.case import Case
+from bench.case import Case, OptionError, Selection
+from bench.contract import VARIANTS
 from bench.compile_cost import CompileCost, CompileCosts, first_call, graph_breaks, watching_graphs
 from bench.variant import parse, unsupported_reason
 from bench.workload import Workload
@@ -175,3 +176,17 @@ def test_cudagraphs_replays_the_train_step(optimizer: str) -> None:
 
     reference = losses("eager", "cuda", optimizer, STEPS + CAPTURE_WARMUP)[CAPTURE_WARMUP:]
     check_same_work("cudagraphs", reference, losses("cudagraphs", "cuda", optimizer))
+
+
+def test_variants_option_collapses_the_phases_a_variant_does_not_change() -> None:
+    selection = Selection.parse(device="cpu", batch_sizes="2", optimizers="sgd", variants="eager,compile,fp16")
+    timed = {(c.phase, c.variant) for c in selection.cases()}
+    assert ("step", "compile") not in timed and ("zero_grad", "fp16") not in timed  # the same work as eager's
+    assert {("train_step", "compile"), ("forward", "compile"), ("step", "fp16"), ("loss", "fp16")} <= timed
+    assert len({c.id for c in selection.cases()}) == len(selection.cases())  # the variant is in the id
+
+
+def test_variants_option_refuses_an_unknown_variant_in_one_line() -> None:
+    with pytest.raises(OptionError, match=r"--variants: 'fast' is not one of eager, compile"):
+        Selection.parse(variants="eager,fast")
+    assert Selection.parse(variants="all").variants == VARIANTS

@@ -99,9 +99,6 @@ def out_of_memory_skips(case: Case) -> Iterator[None]:
 
 
 def make_workload(case: Case) -> Workload:
-    reason = unsupported_reason(case.variant, case.device, case.optimizer)
-    if reason is not None:
-        pytest.skip(reason)
     try:
         return Workload(case)
     except UnsupportedOptimizer as err:
@@ -154,9 +151,11 @@ class Sampler:
     def prepare(self, case: Case, clock: Callable[[], float]) -> CaseState:
         """The case's state; a compiled variant's shape is compiled here (once per run, from the warm cache
         its measured cold start left), so that no round includes compiling."""
+        reason = unsupported_reason(case.variant, case.device, case.optimizer)
+        if reason is not None:
+            pytest.skip(reason)
         if parse(case.variant).compile_mode is None:
             return self.prepare_workload(case, clock)
-        skip_if_absent(case.device)
         try:
             with self.compiles.compiling(case) as cost, compile_room():
                 state = self.prepare_workload(case, clock)

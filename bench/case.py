@@ -1,63 +1,25 @@
-"""The case matrix: every dimension is named once, here.
+"""The case matrix: what the user selects on the command line, validated, and the cases it makes.
 
-The field names of `Case` are the pytest id parts, the `benchmark.extra_info`
-keys and the report's DataFrame columns.
+The dimensions themselves (Case, the phases, optimizers, losses) are named in bench/contract.py, which the
+reports share without importing torch.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-DEVICES = ("cpu", "cuda")
-PHASES = ("forward", "loss", "backward", "zero_grad", "step", "train_step")
-LOSSES = ("mse", "cross_entropy")
-# name -> implementation; "default" is whatever torch picks for the device.
-OPTIMIZERS = {
-    "sgd": "default",
-    "sgd-forloop": "for-loop",
-    "sgd-foreach": "foreach",
-    "sgd-fused": "fused",
-    "adam": "default",
-    "adam-forloop": "for-loop",
-    "adam-foreach": "foreach",
-    "adam-fused": "fused",
-    "manual": "for-loop",
-    "manual-foreach": "foreach",
-}
+from bench.contract import DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
+from bench.variant import variant_for
+
 DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")
 DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
 QUICK_BATCH_SIZES = (1, 16)
 QUICK_OPTIMIZERS = ("sgd",)
-# A phase that does not depend on a dimension records NONE for it, so the
-# matrix never times the same work twice under different names.
-NONE = "none"
-USES_OPTIMIZER = frozenset({"zero_grad", "step", "train_step"})
-USES_LOSS = frozenset({"loss", "backward", "train_step"})
-
-
-@dataclass(frozen=True)
-class Case:
-    device: str
-    batch_size: int
-    optimizer: str
-    phase: str
-    loss: str
-    threads: int
-
-    @property
-    def id(self) -> str:
-        return f"{self.device}-b{self.batch_size}-{self.phase}-{self.optimizer}-{self.loss}-t{self.threads}"
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-DIMENSIONS = tuple(f.name for f in fields(Case))
 
 
 # The case-selection options, shared by the benchmarks (pytest options in conftest.py)
@@ -70,6 +32,8 @@ CASE_OPTIONS = {
     "--phases": "forward, loss, backward, zero_grad, step, train_step (default: all)",
     "--loss": "mse, cross_entropy (default: mse)",
     "--threads": "torch intra-op thread counts, at most the logical cores (default: torch's own)",
+    "--variants": "eager, compile, channels_last, compile+channels_last, bf16; CUDA only: fp16, cudagraphs, "
+    "compile-max-autotune, compile-reduce-overhead; or all (default: eager)",
 }
 QUICK_HELP = "smoke-run preset: batch sizes 1,16, optimizer sgd, short timing"
 
@@ -128,11 +92,12 @@ class Selection:
     phases: tuple[str, ...]
     losses: tuple[str, ...]
     threads: tuple[int, ...]
+    variants: tuple[str, ...] = (EAGER,)
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> Selection:
         """Parse from parsed options, `get` mapping a dest name (batch_sizes) to its value."""
-        names = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads")
+        names = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads", "variants")
         return cls.parse(**{n: get(n) for n in names}, quick=bool(get("quick")))
 
     @classmethod
@@ -144,6 +109,7 @@ class Selection:
         phases: str | None = None,
         loss: str | None = None,
         threads: str | None = None,
+        variants: str | None = None,
         quick: bool = False,
     ) -> Selection:
         selection = cls(
@@ -159,21 +125,25 @@ class Selection:
             threads=parse_positive_ints("--threads", threads, logical_cores())
             if threads is not None
             else (torch.get_num_threads(),),
+            variants=parse_choices("--variants", variants, VARIANTS) if variants is not None else (EAGER,),
         )
         for device in selection.devices:
             check_fits(selection.batch_sizes, device)
         return selection
 
     def cases(self) -> list[Case]:
-        """The matrix, with dimensions a phase does not use collapsed to NONE."""
+        """The matrix, with dimensions a phase does not use collapsed to NONE, and variants that do not change
+        a phase collapsed to eager."""
         seen: dict[Case, None] = {}
         for device in self.devices:
             for threads in self.threads:
-                for batch_size in self.batch_sizes:
-                    for phase in self.phases:
-                        for optimizer in self.optimizers if phase in USES_OPTIMIZER else (NONE,):
-                            for loss in self.losses if phase in USES_LOSS else (NONE,):
-                                seen[Case(device, batch_size, optimizer, phase, loss, threads)] = None
+                for variant in self.variants:
+                    for batch_size in self.batch_sizes:
+                        for phase in self.phases:
+                            runs = variant_for(variant, phase)
+                            for optimizer in self.optimizers if phase in USES_OPTIMIZER else (NONE,):
+                                for loss in self.losses if phase in USES_LOSS else (NONE,):
+                                    seen[Case(device, batch_size, optimizer, phase, loss, threads, runs)] = None
         return list(seen)
 
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.case import NONE, Case
+from bench.contract import NONE, Case
 from bench.net import make_batch, make_loss, make_net
 from bench.optimizer import make_optimizer, resolved_implementation
 from bench.variant import Variant, capture
+
+
+def unmarked(part: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
 
 WARMUP_STEPS = 3  # Adam creates its state on the first step; foreach/fused pick their kernels
 
@@ -68,11 +74,19 @@ class Workload:
     def step(self) -> None:
         self.variant.step(self.optimizer)
 
-    def train_step(self) -> torch.Tensor:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.compute_loss()
-        self.backward(loss)
-        self.step()
+    def train_step(self, mark: Callable[[str], AbstractContextManager[object]] = unmarked) -> torch.Tensor:
+        """One training step, its parts in contract.TRAIN_STEP_PARTS's order; `mark(part)` encloses each part
+        (the profiler passes record_function, so the profile's labels are the phase names)."""
+        with mark("zero_grad"):
+            self.optimizer.zero_grad(set_to_none=True)
+        with mark("forward"):
+            output = self.forward()
+        with mark("loss"):
+            loss = self.loss_of(output)
+        with mark("backward"):
+            self.backward(loss)
+        with mark("step"):
+            self.step()
         return loss
 
     def warm_up(self) -> None:

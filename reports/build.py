@@ -14,11 +14,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from bench import files
+from bench.contract import COUNTED, RESULT_FILE
 from bench.run import claim_run_dir, is_run, run_folders
 from reports import drift, figures, html, index, markdown, operators, plots, tables, units, validation, variants
 from reports.document import Document, Figure, Section, Table
 from reports.frame import FIGURE_NAME, NOISY_PRECISION, machine_label, tidy
-from reports.load import RESULT_FILE, ReportError, Run, check_run, load_run, read_json
+from reports.load import ReportError, Run, check_run, load_run, read_json
 from reports.markdown import literal
 
 PLOTS = "plots"
@@ -90,7 +91,7 @@ def efficiency_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> 
     peak = part["peak_gflops"].dropna()
     text = [FLOPS_NOTE]
     figures = []
-    if not peak.empty and part["phase"].isin(tables.COUNTED).any():
+    if not peak.empty and part["phase"].isin(COUNTED).any():
         text.append(
             f"Peak: {units.sig3(peak.iloc[0])} GFLOP/s, the best of an fp32 matmul (BLAS) and a 5x5 convolution "
             "(oneDNN / cuDNN) measured at this thread count when the run started (machine facts: peak_gflops). "

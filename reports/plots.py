@@ -6,11 +6,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
-from bench.case import NONE, PHASES
+from bench.contract import NONE, PHASES, TRAIN_STEP_PARTS
 from reports import units
 from reports.frame import FIGURE_NAME
 
-BREAKDOWN = ("zero_grad", "forward", "loss", "backward", "step")  # the train step's parts, in order
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
 SECONDS = FuncFormatter(lambda x, _: units.seconds(x))
@@ -70,7 +69,7 @@ def breakdown(df: pd.DataFrame) -> pd.DataFrame:
     parts = {}
     for optimizer in sorted(df.loc[df["phase"] == "train_step", "optimizer"].unique()):
         mine = df[df["optimizer"].isin([optimizer, NONE])].set_index("phase")["time"]
-        parts[optimizer] = {p: mine.get(p, float("nan")) for p in (*BREAKDOWN, "train_step")}
+        parts[optimizer] = {p: mine.get(p, float("nan")) for p in (*TRAIN_STEP_PARTS, "train_step")}
     return pd.DataFrame.from_dict(parts, orient="index")
 
 
@@ -79,7 +78,7 @@ def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
     df: one device, thread count, batch size and loss."""
     table = breakdown(df)
     bottom = pd.Series(0.0, index=table.index)
-    for part in BREAKDOWN:
+    for part in TRAIN_STEP_PARTS:
         heights = table[part].fillna(0)
         ax.bar(table.index, heights, bottom=bottom, label=part)
         bottom += heights

@@ -7,10 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.case import NONE, PHASES
+from bench.contract import COUNTED, NONE, PHASES
 from reports import units
-
-COUNTED = ("forward", "backward", "train_step")  # phases FlopCounterMode counts work in
 
 
 def groups(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -96,7 +94,7 @@ def noisy(df: pd.DataFrame) -> pd.DataFrame:
     flagged = df[df["noisy"]].sort_values("precision", ascending=False)
     return pd.DataFrame(
         {
-            "case": flagged["name"].str.replace("test_phase[", "", regex=False).str.rstrip("]"),
+            "case": flagged["case"],
             "time": flagged["time"].map(units.seconds),
             "95% interval": [
                 f"{units.seconds(lo)} .. {units.seconds(hi)}"

@@ -12,9 +12,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bench.case import Case, OptionError, Selection
-from bench.contract import VARIANTS
+from bench.case import OptionError, Selection
 from bench.compile_cost import CompileCost, CompileCosts, first_call, graph_breaks, watching_graphs
+from bench.contract import VARIANTS, Case
 from bench.variant import parse, unsupported_reason
 from bench.workload import Workload
 

@@ -6,12 +6,15 @@ cold and warm start in fresh processes, then the warm compile in this one)."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
+from bench import profiler
 from bench.case import OptionError, Selection
 from bench.compile_cost import CompileCost, CompileCosts, first_call, graph_breaks, watching_graphs
 from bench.contract import VARIANTS, Case
@@ -190,3 +193,17 @@ def test_variants_option_refuses_an_unknown_variant_in_one_line() -> None:
     with pytest.raises(OptionError, match=r"--variants: 'fast' is not one of eager, compile"):
         Selection.parse(variants="eager,fast")
     assert Selection.parse(variants="all").variants == VARIANTS
+
+
+def test_the_profiler_takes_variants(tmp_path: Path) -> None:
+    """Each variant's step profiled in its own folder, labelled by phase; one the device lacks skipped."""
+    args = ["--device", "cpu", "--batch-sizes", "2", "--optimizers", "sgd", "--variants", "channels_last,fp16"]
+    assert profiler.main([*args, "--results-root", str(tmp_path)]) == 0
+    record = tmp_path / "latest" / "profile.json"
+    facts = json.loads(record.read_text())
+    assert [(p["case"], p["variant"]) for p in facts["profiled"]] == [
+        (f"cpu-b2-train_step-sgd-mse-t{torch.get_num_threads()}-channels_last", "channels_last")
+    ]
+    assert facts["skipped"][0]["reason"] == "fp16: runs on CUDA only"
+    phases = (record.parent / "operators" / facts["profiled"][0]["case"] / "phases.csv").read_text()
+    assert "forward" in phases and "aten::convolution" in phases

@@ -214,7 +214,7 @@ def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
             [f"`{RESULT_FILE}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per case), `{PLOTS}/`"],
         ),
     ]
-    return Document(f"netbench report: {machine_label(run)}", headline(df, run), sections)
+    return Document(f"netbench report: {machine_label(run)}", headline(df, run) + variants.headline(df), sections)
 
 
 def build(path: Path, results_root: Path = Path("results")) -> Path:

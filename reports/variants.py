@@ -150,6 +150,11 @@ def recompiled_text(df: pd.DataFrame) -> list[str]:
     return [f"**Recompiled while timed** (their figures include compile time): {names}."]
 
 
+def headline(df: pd.DataFrame) -> list[str]:
+    """The recommendation of each device and thread count that ran variants, for the report's first lines."""
+    return [recommendation(found, label) for label, part in tables.groups(df) if not (found := speedups(part)).empty]
+
+
 def sections(df: pd.DataFrame) -> list[Section]:
     """One section per device and thread count that has eager and at least one other variant."""
     out = []

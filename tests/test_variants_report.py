@@ -76,3 +76,9 @@ def test_no_section_without_eager_and_another_variant(frame: pd.DataFrame) -> No
 def test_baseline_is_eager_or_the_first_variant_present(frame: pd.DataFrame) -> None:
     assert set(variants.baseline(frame)["variant"]) == {"eager"}
     assert set(variants.baseline(frame[frame["variant"] != "eager"])["variant"]) == {"compile"}
+
+
+def test_the_recommendation_leads_the_report(frame: pd.DataFrame) -> None:
+    (line,) = variants.headline(frame)
+    assert line == variants.recommendation(variants.speedups(frame), "cpu, 2 threads")
+    assert variants.headline(frame[frame["variant"] == "eager"]) == []

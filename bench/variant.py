@@ -134,6 +134,9 @@ class Variant:
         self.spec = parse(name)
         self.device = device
         self.scaler = torch.amp.GradScaler(device) if self.spec.scaler else None
+        if self.scaler is not None:
+            # The scaler makes its scale on its first scale(); the step phase steps without a backward of its own.
+            self.scaler.scale(torch.ones((), device=device))
 
     def model(self, net: nn.Module) -> nn.Module:
         """The Net as the variant runs it. Its parameters stay the Net's, so optimizers built on it

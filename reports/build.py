@@ -115,7 +115,7 @@ def breakdown_figures(part: pd.DataFrame, label: str, slug: str, out: Path) -> l
         if not panels:
             continue
         title = f"Train step by phase ({label}, {loss} loss)"
-        path = save_panels(out, files.safe_name(f"breakdown-{slug}-{loss}"), panels, title)
+        path = save_panels(out, files.safe_name(f"breakdown-{slug}-{loss.replace('_', '-')}"), panels, title)
         found.append(Figure(path, literal(title)))
     return found
 

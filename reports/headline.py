@@ -89,11 +89,9 @@ def fastest(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
         lead = rounds.margin(best, runner)
         other = literal(describe(runner, choices))
         if lead.real:
-            yield f"{label}: fastest {what} is {name}: {figure_text(best, phase)}, {lead.text()} than {other}"
+            yield f"{label}: fastest {what} is {name}, {figure_text(best, phase)}: {lead.text()} than {other}"
         else:
-            yield (
-                f"{label}: no single fastest {what}: {name} ({figure_text(best, phase)}) and {other} are {lead.text()}"
-            )
+            yield f"{label}: no single fastest {what}: {lead.sentence(name, other)}; {name}: {figure_text(best, phase)}"
 
 
 def trade_offs(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
@@ -121,7 +119,7 @@ def compare_values(dim: str, device: str, order: list[pd.Series], rounds: Rounds
     lead = rounds.margin(best, worst)
     setting = literal(describe(best, tuple(d for d in ("phase", *CHOICES, "loss", "threads") if d != dim)))
     ours, theirs = literal(describe(best, (dim,))), literal(describe(worst, (dim,)))
-    yield f"**{dim}** on {literal(device)} ({setting}): {ours} is {lead.text()} than {theirs}"
+    yield f"**{dim}** on {literal(device)} ({setting}): {lead.sentence(ours, theirs)}"
 
 
 def noise_line(df: pd.DataFrame) -> list[str]:

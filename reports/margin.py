@@ -28,12 +28,20 @@ class Margin:
     high: float
     real: bool  # the whole interval lies above 1 + MIN_EFFECT
 
+    def interval(self) -> str:
+        return f"{CONFIDENCE:.0%}: {units.times(self.low)}-{units.times(self.high)}"
+
     def text(self) -> str:
         """'1.31x faster (95%: 1.20x-1.45x)' or 'too close to call (1.02x, 95%: 0.97x-1.08x)'."""
-        interval = f"{CONFIDENCE:.0%}: {units.times(self.low)}-{units.times(self.high)}"
         if self.real:
-            return f"{units.times(self.ratio)} faster ({interval})"
-        return f"too close to call ({units.times(self.ratio)}, {interval})"
+            return f"{units.times(self.ratio)} faster ({self.interval()})"
+        return f"too close to call ({units.times(self.ratio)}, {self.interval()})"
+
+    def sentence(self, ours: str, theirs: str) -> str:
+        """'A is 1.31x faster than B (95%: ...)' or 'A and B are too close to call (1.02x, 95%: ...)'."""
+        if self.real:
+            return f"{ours} is {units.times(self.ratio)} faster than {theirs} ({self.interval()})"
+        return f"{ours} and {theirs} are {self.text()}"
 
 
 class Rounds:

@@ -44,17 +44,12 @@ def batch_sizes(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
             continue
         lead = rounds.margin(best, order[1])
         size, other = best["batch_size"], order[1]["batch_size"]
+        start = f"**Batch size** ({where(keys)}, {literal(best['optimizer'])} train step, samples/s): "
+        compared = lead.sentence(f"batch {size}", f"batch {other}")
         if lead.real:
-            yield (
-                f"**Batch size** ({where(keys)}): {size} gives the most train-step samples/s "
-                f"({literal(best['optimizer'])}): {lead.text()} than batch {other}."
-            )
+            yield start + f"{compared}: use batch {size}."
         else:
-            smaller = min(size, other)
-            yield (
-                f"**Batch size** ({where(keys)}): batches {size} and {other} are {lead.text()} in samples/s; "
-                f"batch {smaller} does as well with less memory."
-            )
+            yield start + f"{compared}: batch {min(size, other)} does as well with less memory."
 
 
 def family(optimizer: str) -> str:
@@ -76,25 +71,21 @@ def implementations(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     rows = rows.assign(family=rows["optimizer"].map(family))
     for (device, threads, name), group in rows.groupby([*GROUP, "family"], sort=True):
         order = ranked(group, measure(phase))
-        default = group[group["optimizer"] == name]
         if len(order) < 2:
             continue
         best = order[0]
-        where_ = where((device, threads))
-        if best["optimizer"] == name:
-            lead = rounds.margin(best, order[1])
-            yield (
-                f"**{literal(name)}** ({where_}): the default is the fastest {literal(phase)}, "
-                f"{lead.text()} than {literal(order[1]['optimizer'])}."
-            )
-            continue
-        baseline = default.iloc[0] if len(default) else order[-1]
-        lead = rounds.margin(best, baseline)
-        advice = f": {how(best)}" if lead.real else ": keep the default"
-        yield (
-            f"**{literal(name)}** ({where_}): {literal(best['optimizer'])} is {lead.text()} than "
-            f"{literal(baseline['optimizer'])} in the {literal(phase)}{advice}."
-        )
+        default = [r for r in order if r["optimizer"] == name]
+        rival = default[0] if default and best["optimizer"] != name else order[1]
+        lead = rounds.margin(best, rival)
+        ours, theirs = literal(best["optimizer"]), literal(rival["optimizer"])
+        start = f"**{literal(name)}** ({where((device, threads))}): "
+        compared = f"{lead.sentence(ours, theirs)} in the {phase.replace('_', ' ')}"
+        if not lead.real:
+            yield start + f"{compared}: keep {literal(name) if default else theirs}."
+        elif best["optimizer"] == name:
+            yield start + f"{compared}: keep the default."
+        else:
+            yield start + f"{compared}: {how(best)}."
 
 
 def threads(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
@@ -119,14 +110,12 @@ def threads_line(device: str, setting: str, by_threads: list[pd.Series], rounds:
     for fewer, more in pairwise(by_threads):
         lead = rounds.margin(more, fewer)
         if not lead.real:
-            return (
-                f"**Threads** ({literal(device)}, {setting}): more than {fewer['threads']} stop helping: "
-                f"{more['threads']} threads are {lead.text()} against {fewer['threads']}."
-            )
+            compared = lead.sentence(describe(more, ("threads",)), describe(fewer, ("threads",)))
+            return f"**Threads** ({literal(device)}, {setting}): more than {fewer['threads']} stop helping: {compared}."
     first, last = by_threads[0], by_threads[-1]
+    compared = rounds.margin(last, first).sentence(describe(last, ("threads",)), describe(first, ("threads",)))
     return (
-        f"**Threads** ({literal(device)}, {setting}): every thread count helped up to {last['threads']}: "
-        f"{rounds.margin(last, first).text()} than {first['threads']}."
+        f"**Threads** ({literal(device)}, {setting}): every thread count helped, up to {last['threads']}: {compared}."
     )
 
 
@@ -142,9 +131,10 @@ def crossover(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     for size in sorted(set(cpu.index) & set(gpu.index)):
         lead = rounds.margin(gpu.loc[size], cpu.loc[size])
         if lead.real:
+            cpu_name = f"the CPU ({best_cpu['threads']} threads)"
             yield (
-                f"**GPU or CPU** ({literal(best_cpu['optimizer'])}): the GPU overtakes the CPU "
-                f"({best_cpu['threads']} threads) from batch {size}: {lead.text()}."
+                f"**GPU or CPU** ({literal(best_cpu['optimizer'])} train step): the GPU overtakes the CPU from batch "
+                f"{size}: {lead.sentence('the GPU', cpu_name)}."
             )
             return
     yield f"**GPU or CPU**: the GPU did not clearly overtake the CPU at any batch size timed (up to {max(cpu.index)})."

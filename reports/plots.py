@@ -14,6 +14,7 @@ BREAKDOWN = ("zero_grad", "forward", "loss", "backward", "step")  # the train st
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
 SECONDS = FuncFormatter(lambda x, _: units.seconds(x))
+PLAIN = FuncFormatter(lambda x, _: units.sig3(x))
 
 
 def series_label(row: pd.Series) -> str:
@@ -61,6 +62,8 @@ def plot_throughput(df: pd.DataFrame, ax: Axes) -> Axes:
         ax.plot(line["batch_size"], line["throughput"], style, marker="o", label=f"{optimizer} ({device}, {threads}t)")
     batch_axis(ax, sorted(steps["batch_size"].unique()))
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PLAIN)  # 168, not 1.68 x 10^2
+    ax.yaxis.set_minor_formatter(PLAIN)
     ax.set_ylabel("samples / s")
     ax.legend(fontsize="small")
     return ax
@@ -85,11 +88,11 @@ def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
     df: one device, thread count, batch size and loss. Parts not timed are neither drawn nor in the legend."""
     table = breakdown(df)
     bottom = pd.Series(0.0, index=table.index)
-    for i, part in enumerate(BREAKDOWN):
+    for part in BREAKDOWN:
         if table[part].isna().all():
             continue
         heights = table[part].fillna(0)
-        ax.bar(table.index, heights, bottom=bottom, label=part, color=f"C{i}")
+        ax.bar(table.index, heights, bottom=bottom, label=part, color=f"C{PHASES.index(part)}")  # as in latency
         bottom += heights
     ax.scatter(
         table.index, table["train_step"], marker="_", s=600, color="black", zorder=3, label="train_step measured"

@@ -62,7 +62,7 @@ def plus_minus(x: float) -> str:
 
 
 def count(x: float) -> str:
-    return f"{int(x):,}"
+    return f"{x:,g}"
 
 
 # How each unit is written; the table cells name one of these, the renderers call it.

@@ -122,7 +122,7 @@ def threads_line(device: str, setting: str, by_threads: list[pd.Series], rounds:
 def crossover(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     """Where the GPU overtakes the CPU in the train step, when the run timed both."""
     steps = candidates(df, "train_step")
-    if set(steps["device"]) < {"cpu", "cuda"}:
+    if not {"cpu", "cuda"} <= set(steps["device"]):
         return
     best_cpu = ranked(steps[steps["device"] == "cpu"])[0]
     same = steps[(steps["optimizer"] == best_cpu["optimizer"]) & (steps["loss"] == best_cpu["loss"])]

@@ -368,7 +368,7 @@ def no_figures_line(config: pytest.Config) -> str:
     reasons = sorted({str(r["reason"]) for r in [*failed, *skipped]})
     why = f": {reasons[0]}" + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
     return (
-        f"netbench: no case was timed ({len(skipped)} skipped, {len(failed)} failed{why}); "
+        f"netbench: no case was timed ({len(skipped)} cases skipped, {len(failed)} failed{why}); "
         "the run folder records the selection and why, with no figures"
     )
 

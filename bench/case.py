@@ -1,63 +1,24 @@
-"""The case matrix: every dimension is named once, here.
+"""The case matrix: what the user selects on the command line, validated, and the cases it makes.
 
-The field names of `Case` are the pytest id parts, the `benchmark.extra_info`
-keys and the report's DataFrame columns.
+The dimensions themselves (Case, the phases, optimizers, losses) are named in bench/contract.py, which the
+reports share without importing torch.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-DEVICES = ("cpu", "cuda")
-PHASES = ("forward", "loss", "backward", "zero_grad", "step", "train_step")
-LOSSES = ("mse", "cross_entropy")
-# name -> implementation; "default" is whatever torch picks for the device.
-OPTIMIZERS = {
-    "sgd": "default",
-    "sgd-forloop": "for-loop",
-    "sgd-foreach": "foreach",
-    "sgd-fused": "fused",
-    "adam": "default",
-    "adam-forloop": "for-loop",
-    "adam-foreach": "foreach",
-    "adam-fused": "fused",
-    "manual": "for-loop",
-    "manual-foreach": "foreach",
-}
+from bench.contract import DEVICES, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
+
 DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")
 DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
 QUICK_BATCH_SIZES = (1, 16)
 QUICK_OPTIMIZERS = ("sgd",)
-# A phase that does not depend on a dimension records NONE for it, so the
-# matrix never times the same work twice under different names.
-NONE = "none"
-USES_OPTIMIZER = frozenset({"zero_grad", "step", "train_step"})
-USES_LOSS = frozenset({"loss", "backward", "train_step"})
-
-
-@dataclass(frozen=True)
-class Case:
-    device: str
-    batch_size: int
-    optimizer: str
-    phase: str
-    loss: str
-    threads: int
-
-    @property
-    def id(self) -> str:
-        return f"{self.device}-b{self.batch_size}-{self.phase}-{self.optimizer}-{self.loss}-t{self.threads}"
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-DIMENSIONS = tuple(f.name for f in fields(Case))
 
 
 # The case-selection options, shared by the benchmarks (pytest options in conftest.py)

@@ -108,20 +108,6 @@ def collect_noise() -> Facts:
     }
 
 
-def noise_warnings(facts: Facts) -> list[str]:
-    """Plain-language warnings about the conditions a run was taken under."""
-    warnings = []
-    load, cores = facts.get("load_average_1m"), facts.get("logical_cores") or 1
-    if load is not None and load > 0.5 * cores:
-        warnings.append(f"load average {load} on {cores} cores: other work competes with the benchmark")
-    governor = facts.get("cpu_governor")
-    if governor not in (None, "performance"):
-        warnings.append(f"CPU governor is {governor!r}, not 'performance': clock speed may vary")
-    if facts.get("turbo"):
-        warnings.append("turbo boost is on: clock speed depends on temperature and load")
-    return warnings
-
-
 COLLECTORS = (collect_host, collect_cpu, collect_threads, collect_torch, collect_cuda, collect_noise)
 
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from bench import SCHEMA_VERSION
 from bench.allocator import pin_heap
 from bench.canary import Canary
-from bench.case import Case, OptionError, Selection, add_case_options
-from bench.machine import collect_noise, machine_facts, noise_warnings
+from bench.case import OptionError, Selection, add_case_options
+from bench.contract import RESULT_FILE, SCHEMA_VERSION, Case, noise_warnings
+from bench.machine import collect_noise, machine_facts
 from bench.peak import peak_of, probe_gflops
-from bench.results import RESULT_FILE, PendingJson, check_results_root, write_json
+from bench.results import PendingJson, check_results_root, write_json
 from bench.run import point_latest
 from bench.sampler import Budget, Sampler
 from bench.timer import RecordingClock

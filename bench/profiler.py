@@ -39,9 +39,20 @@ import torch
 from torch.autograd.profiler_util import FunctionEvent
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
-from bench import SCHEMA_VERSION, files
+from bench import files
 from bench.allocator import pin_heap
-from bench.case import Case, OptionError, Selection, add_case_options
+from bench.case import OptionError, Selection, add_case_options
+from bench.contract import (
+    NO_OPERATOR,
+    NO_PHASE,
+    PHASE_FIELDS,
+    PROFILE_FILE,
+    SCHEMA_VERSION,
+    STEP_FIELDS,
+    TRACE_SUFFIX,
+    TRAIN_STEP_PARTS,
+    Case,
+)
 from bench.optimizer import UnsupportedOptimizer
 from bench.run import claim_run_dir, point_latest
 from bench.timer import torch_threads
@@ -51,15 +62,6 @@ USAGE_ERROR = 4  # pytest's exit status for a usage error, so both command lines
 # wait skips the first step (Adam creates its state, the allocator fills); warmup lets the
 # profiler itself settle; the active steps are recorded.
 WAIT, WARMUP, ACTIVE = 1, 1, 3
-PHASE_LABELS = ("zero_grad", "forward", "loss", "backward", "optimizer_step")
-NO_PHASE = "(between phases)"
-# A record_function range's self time is the time inside it that no operator accounts for:
-# the Python of nn.Module and the optimizer, autograd's glue, the profiler's own bookkeeping.
-NO_OPERATOR = "(Python and framework)"
-STEP_FIELDS = ("operator", "calls", "self_cpu_us", "total_cpu_us", "self_device_us")
-PHASE_FIELDS = ("phase", "operator", "calls", "self_cpu_us", "self_device_us")
-PROFILE_FILE = "profile.json"
-TRACE_SUFFIX = ".pt.trace.json"  # what torch-tb-profiler looks for in each run folder
 
 
 class UsageError(Exception):
@@ -112,17 +114,8 @@ def prepare(case: Case) -> Workload | str:
 
 
 def labelled_step(w: Workload) -> None:
-    """Workload.train_step, with each phase in a record_function range of its name."""
-    with record_function("zero_grad"):
-        w.optimizer.zero_grad(set_to_none=True)
-    with record_function("forward"):
-        output = w.net(w.batch.inputs)
-    with record_function("loss"):
-        loss = w.loss_fn(output, w.batch.target)
-    with record_function("backward"):
-        loss.backward()
-    with record_function("optimizer_step"):
-        w.optimizer.step()
+    """Workload.train_step, with each part in a record_function range of its phase name."""
+    w.train_step(mark=record_function)
     if w.case.device == "cuda":
         torch.cuda.synchronize()  # each ProfilerStep then holds its own kernels, not the last one's
 
@@ -196,7 +189,7 @@ def step_rows(prof: profile, steps: int) -> list[dict[str, object]]:
 
 
 def phase_spans(events: Sequence[FunctionEvent]) -> list[tuple[str, Any]]:
-    return [(e.name, e.time_range) for e in events if e.is_user_annotation and e.name in PHASE_LABELS]
+    return [(e.name, e.time_range) for e in events if e.is_user_annotation and e.name in TRAIN_STEP_PARTS]
 
 
 def phase_of(event: FunctionEvent, spans: list[tuple[str, Any]]) -> str:
@@ -209,7 +202,7 @@ def phase_of(event: FunctionEvent, spans: list[tuple[str, Any]]) -> str:
     """
     node: FunctionEvent | None = event
     while node is not None:
-        if node.is_user_annotation and node.name in PHASE_LABELS:
+        if node.is_user_annotation and node.name in TRAIN_STEP_PARTS:
             return node.name
         node = node.cpu_parent
     start = event.time_range.start

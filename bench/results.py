@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.case import OptionError
+from bench.contract import RESULT_FILE
 from bench.files import write_text
 from bench.run import claim_run_dir
 
-RESULT_FILE = "benchmark.json"
 PARTIAL = ".benchmark.json.part"
 
 

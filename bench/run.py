@@ -8,6 +8,7 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.contract import RECORDS
 from bench.files import claim, safe_name
 
 LATEST = "latest"
@@ -66,9 +67,6 @@ def run_folders(root: Path) -> list[Path]:
     """The run folders under root, newest first (run ids sort by UTC time)."""
     runs = [p for p in root.iterdir() if is_run(p)] if root.is_dir() else []
     return sorted(runs, key=run_order, reverse=True)
-
-
-RECORDS = ("benchmark.json", "profile.json")  # a bench run's and a profile run's
 
 
 def complete(folder: Path) -> bool:

@@ -24,7 +24,7 @@ import pytest
 import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench.case import Case
+from bench.contract import Case
 from bench.memory import phase_memory, state_bytes
 from bench.optimizer import UnsupportedOptimizer
 from bench.reference import Reference

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.case import NONE, Case
+from bench.contract import NONE, Case
 from bench.net import make_batch, make_loss, make_net
 from bench.optimizer import make_optimizer, resolved_implementation
+
+
+def unmarked(part: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
 
 WARMUP_STEPS = 3  # Adam creates its state on the first step; foreach/fused pick their kernels
 
@@ -47,11 +53,19 @@ class Workload:
     def compute_loss(self) -> torch.Tensor:
         return self.loss_fn(self.net(self.batch.inputs), self.batch.target)
 
-    def train_step(self) -> torch.Tensor:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.compute_loss()
-        loss.backward()
-        self.optimizer.step()
+    def train_step(self, mark: Callable[[str], AbstractContextManager[object]] = unmarked) -> torch.Tensor:
+        """One training step, its parts in contract.TRAIN_STEP_PARTS's order; `mark(part)` encloses each part
+        (the profiler passes record_function, so the profile's labels are the phase names)."""
+        with mark("zero_grad"):
+            self.optimizer.zero_grad(set_to_none=True)
+        with mark("forward"):
+            output = self.net(self.batch.inputs)
+        with mark("loss"):
+            loss = self.loss_fn(output, self.batch.target)
+        with mark("backward"):
+            loss.backward()
+        with mark("step"):
+            self.optimizer.step()
         return loss
 
     def warm_up(self) -> None:

@@ -14,13 +14,13 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from bench import files
-from bench.case import NONE
+from bench.contract import COUNTED, NONE, RESULT_FILE
 from bench.run import claim_run_dir, is_run, run_folders
 from reports import drift, efficiency, figures, html, index, markdown, operators, plots, recommend, tables, validation
 from reports import headline as headlines
 from reports.document import Document, Figure, Section, Table
 from reports.frame import FIGURE_NAME, NOISY_PRECISION, machine_label, tidy, with_units
-from reports.load import RESULT_FILE, ReportError, Run, check_run, load_run, read_json
+from reports.load import ReportError, Run, check_run, load_run, read_json
 from reports.margin import Rounds
 from reports.markdown import literal
 
@@ -63,7 +63,7 @@ def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
         sections.append(latency_section(part, label, slug, out))
         sections.append(breakdown_section(part, label, slug, out))
         sections.append(optimizer_section(part, label, slug, out))
-        sections.append(efficiency.section(part, label, slug, out, tables.COUNTED))
+        sections.append(efficiency.section(part, label, slug, out, COUNTED))
         sections.append(memory_section(part, label))
     return [s for s in sections if s is not None]
 

@@ -74,7 +74,7 @@ def precision_table(df: pd.DataFrame, target: float | None) -> pd.DataFrame:
     limit = target if target is not None else NOISY_PRECISION
     missed = df[df["precision"] > limit].sort_values("precision", ascending=False)
     return pd.DataFrame({
-        "case": missed["name"].str.replace("test_phase[", "", regex=False).str.rstrip("]"),
+        "case": missed["case"],
         "time": units.column(missed["time"], "s"),
         "±": units.column(missed["precision"], "±%"),
         "passes": missed["passes"].astype(int),

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.case import DIMENSIONS
+from bench.contract import DIMENSIONS, case_id
 from reports.load import Run
 from reports.stats import QUANTILE, figure
 
@@ -72,6 +72,7 @@ def tidy(run: Run) -> pd.DataFrame:
     df["efficiency"] = df["gflops"] / df["peak_gflops"].astype(float)  # of the measured peak
     df["iqr_ratio"] = df["iqr"] / df["median"]
     df["noisy"] = df["precision"] > NOISY_PRECISION
+    df["case"] = [case_id(dims) for dims in df[list(DIMENSIONS)].to_dict("records")]
     df["machine"] = machine_label(run)
     df["source"] = str(run.path)
     return df

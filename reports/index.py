@@ -15,9 +15,10 @@ from urllib.parse import quote
 import pandas as pd
 
 from bench import files
+from bench.contract import RESULT_FILE
 from reports import html, markdown, tables, units
 from reports.frame import machine_label, tidy
-from reports.load import RESULT_FILE, ReportError, load_run, read_json
+from reports.load import ReportError, load_run, read_json
 
 INDEX = "index.html"
 PROFILE_RECORD = "profile.json"  # bench.profiler's record of a profile run

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bench import SCHEMA_VERSION
-from bench.case import DIMENSIONS
+from bench.contract import (
+    COUNT_DIMENSIONS,
+    DIMENSION_DEFAULTS,
+    DIMENSIONS,
+    RESULT_FILE,
+    SCHEMA_VERSION,
+    TEXT_DIMENSIONS,
+)
 
-RESULT_FILE = "benchmark.json"
-TEXT_DIMENSIONS = ("device", "optimizer", "phase", "loss")
-COUNT_DIMENSIONS = ("batch_size", "threads")
 # What the reports read besides the dimensions (reports.frame): None, or a value of this kind.
 NUMBER_EXTRAS = (
     "flops", "samples", "reference_median", "reference_ratio", "peak_gflops", "peak_memory_bytes",
@@ -188,6 +191,8 @@ def check_section(check: Checker, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_dimensions(check: Checker, where: str, info: dict[str, Any], required: bool = True) -> None:
+    for dim, value in DIMENSION_DEFAULTS.items():  # a file written before the dimension existed
+        info.setdefault(dim, value)
     missing = [d for d in DIMENSIONS if d not in info]
     if missing and required:
         check.fail(where, f"incomplete (no {', '.join(missing)})")

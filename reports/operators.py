@@ -12,8 +12,17 @@ from typing import Any
 import pandas as pd
 from matplotlib.axes import Axes
 
-from bench import SCHEMA_VERSION, files
-from bench.profiler import NO_OPERATOR, NO_PHASE, PHASE_FIELDS, PHASE_LABELS, PROFILE_FILE, STEP_FIELDS
+from bench import files
+from bench.contract import (
+    NO_OPERATOR,
+    NO_PHASE,
+    OLD_PHASE_LABELS,
+    PHASE_FIELDS,
+    PROFILE_FILE,
+    SCHEMA_VERSION,
+    STEP_FIELDS,
+    TRAIN_STEP_PARTS,
+)
 from reports import figures, markdown, units
 from reports.document import Document, Figure, Section, Table
 from reports.load import AMOUNT, COUNT, NAME, TEXT, Checker, ReportError, is_count, read_json, shown
@@ -108,13 +117,14 @@ def read_summary(path: Path, fields: Sequence[str]) -> pd.DataFrame:
         if column not in ("operator", "phase"):
             frame[column] = figures_of(path, frame, column)
     if "phase" in fields:
+        frame["phase"] = frame["phase"].replace(OLD_PHASE_LABELS)
         check_phases(path, frame["phase"])
     return frame[list(fields)]
 
 
 def check_phases(path: Path, phases: pd.Series) -> None:
     """The phase table orders its rows by phase label: any other value would stop it half-way."""
-    unknown = ~phases.isin([*PHASE_LABELS, NO_PHASE])
+    unknown = ~phases.isin([*TRAIN_STEP_PARTS, NO_PHASE])
     if unknown.any():
         row = int(unknown.to_numpy().argmax())
         raise ReportError(f"{path}: phase in row {row + 1}: {shown(phases[row])} is not a phase label")
@@ -165,7 +175,7 @@ def save_plot(run_dir: Path, df: pd.DataFrame) -> Path:
 
 def phase_table(phases: pd.DataFrame, top: int = TOP_PER_PHASE) -> pd.DataFrame:
     """The `top` operators of each phase by self CPU time, per train step; phases in step order."""
-    order = [*PHASE_LABELS, NO_PHASE]
+    order = [*TRAIN_STEP_PARTS, NO_PHASE]
     totals = phases.groupby("phase")["self_cpu_us"].sum()
     leaders = phases.sort_values("self_cpu_us", ascending=False).groupby("phase").head(top)
     leaders = leaders.sort_values("phase", key=lambda s: s.map(order.index), kind="stable")

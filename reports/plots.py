@@ -6,11 +6,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
-from bench.case import NONE, PHASES
+from bench.contract import NONE, PHASES, TRAIN_STEP_PARTS
 from reports import units
 from reports.frame import FIGURE_NAME
 
-BREAKDOWN = ("zero_grad", "forward", "loss", "backward", "step")  # the train step's parts, in order
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
 SECONDS = FuncFormatter(lambda x, _: units.seconds(x))
@@ -74,13 +73,13 @@ def breakdown(df: pd.DataFrame) -> pd.DataFrame:
     parts = {}
     for optimizer in sorted(df.loc[df["phase"] == "train_step", "optimizer"].unique()):
         mine = df[df["optimizer"].isin([optimizer, NONE])].set_index("phase")["time"]
-        parts[optimizer] = {p: mine.get(p, float("nan")) for p in (*BREAKDOWN, "train_step")}
+        parts[optimizer] = {p: mine.get(p, float("nan")) for p in (*TRAIN_STEP_PARTS, "train_step")}
     return pd.DataFrame.from_dict(parts, orient="index")
 
 
 def has_parts(df: pd.DataFrame) -> bool:
     """Whether any part of the train step was timed on its own (else there is nothing to stack)."""
-    return bool(df["phase"].isin(BREAKDOWN).any())
+    return bool(df["phase"].isin(TRAIN_STEP_PARTS).any())
 
 
 def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
@@ -88,7 +87,7 @@ def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
     df: one device, thread count, batch size and loss. Parts not timed are neither drawn nor in the legend."""
     table = breakdown(df)
     bottom = pd.Series(0.0, index=table.index)
-    for part in BREAKDOWN:
+    for part in TRAIN_STEP_PARTS:
         if table[part].isna().all():
             continue
         heights = table[part].fillna(0)

@@ -8,11 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.case import DIMENSIONS, NONE, PHASES
+from bench.contract import COUNTED, DIMENSIONS, NONE, PHASES
 from reports import units
 from reports.units import Quantity
-
-COUNTED = ("forward", "backward", "train_step")  # phases FlopCounterMode counts work in
 
 
 def groups(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -106,7 +104,7 @@ def noisy(df: pd.DataFrame) -> pd.DataFrame:
     flagged = df[df["noisy"]].sort_values("precision", ascending=False)
     return pd.DataFrame(
         {
-            "case": flagged["name"].str.replace("test_phase[", "", regex=False).str.rstrip("]"),
+            "case": flagged["case"],
             "time": units.column(flagged["time"], "s"),
             "95% low": units.column(flagged["time_low"], "s"),
             "95% high": units.column(flagged["time_high"], "s"),

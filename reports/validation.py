@@ -15,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench import files
+from bench.contract import RESULT_FILE
 from bench.run import newest_run
 from reports import markdown, units
 from reports.document import Document, Section, Table
 from reports.frame import tidy
-from reports.load import RESULT_FILE, ReportError, load_run
+from reports.load import ReportError, load_run
 
 LONG = 1e-3  # seconds: a figure this long gets the tight tolerance
 TIGHT, LOOSE = 0.05, 0.10
@@ -42,7 +43,7 @@ def ratios(df: pd.DataFrame) -> pd.DataFrame:
 def table(checked: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "case": checked["name"].str.replace("test_phase[", "", regex=False).str.rstrip("]"),
+            "case": checked["case"],
             "suite": units.column(checked["median"], "s"),
             "reference": units.column(checked["reference_median"], "s"),
             "suite / reference": checked["ratio"].map("{:.3f}".format),

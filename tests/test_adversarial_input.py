@@ -17,9 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import SCHEMA_VERSION
+from bench.contract import SCHEMA_VERSION, noise_warnings
 from bench.files import inside, safe_name
-from bench.machine import noise_warnings
 from reports import html, markdown, tables
 from reports.build import headline
 from reports.document import Document, Section, Table

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bench import files
-from bench.case import DIMENSIONS
+from bench.contract import DIMENSIONS
 from reports import index
 from reports.__main__ import main
 from tests.conftest import snapshot, write_run
@@ -356,14 +356,14 @@ def test_the_gate_fails_on_missing_and_failed_cases(tmp_path: Path, capsys: pyte
     forward = [bench["extra_info"] for bench in new["benchmarks"] if bench["extra_info"]["phase"] == "forward"]
     gone = sorted(forward, key=lambda info: info["batch_size"])  # a run may list its cases in any order
     new["benchmarks"] = [b for b in new["benchmarks"] if b["extra_info"]["phase"] != "forward"]
-    new["netbench"]["failed"] = [{**{d: gone[0][d] for d in DIMENSIONS}, "reason": "loss is NaN"}]
+    new["netbench"]["failed"] = [{**{d: gone[0][d] for d in DIMENSIONS if d in gone[0]}, "reason": "loss is NaN"}]
     later = write_run(tmp_path / "new", new)
     assert main(["compare", str(base), str(later), "--out", str(tmp_path / "c1")]) == 0  # no gate asked for
     capsys.readouterr()
     assert main(["compare", str(base), str(later), "--out", str(tmp_path / "c2"), "--fail-slower", "50%"]) == 1
     err = capsys.readouterr().err
     assert "gate failed: 2 case(s) of the baseline missing or failed" in err
-    assert "cpu b1 forward on b / AMD EPYC (failed: loss is NaN)" in err and "b16 forward" in err
+    assert "cpu-b1-forward-none-none on b / AMD EPYC (failed: loss is NaN)" in err and "b16-forward" in err
     assert "(not run)" in err and "Gate: **failed**" in (tmp_path / "c2" / "compare.md").read_text()
 
 

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import SCHEMA_VERSION, files
-from bench.profiler import PHASE_FIELDS, PROFILE_FILE, STEP_FIELDS
+from bench import files
+from bench.contract import PHASE_FIELDS, PROFILE_FILE, SCHEMA_VERSION, STEP_FIELDS
 from bench.run import LATEST, is_run, point_latest
 from reports import operators
 from reports.__main__ import main
@@ -394,11 +394,12 @@ def is_number(text: str) -> bool:
 
 def test_hostile_case_names_in_validation_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_data = crosschecked({})
-    run_data["benchmarks"][0]["name"] = "=1+cmd|calc"
-    run_data["benchmarks"][1]["name"] = "x|y\n# Injected"
+    # The case column is named from the dimensions (contract.case_id), so hostile values go there.
+    run_data["benchmarks"][0]["extra_info"]["device"] = "=1+cmd|calc"
+    run_data["benchmarks"][1]["extra_info"]["device"] = "x|y\n# Injected"
     run = write_run(tmp_path / "run", run_data)
     assert main(["validate", str(run)]) == 0
-    assert cells(run / "validation.csv")[0]["case"] == "'=1+cmd|calc"
+    assert cells(run / "validation.csv")[0]["case"].startswith("'=1+cmd|calc-b")
     md = (run / "validation.md").read_text(encoding="utf-8")
     assert [line for line in md.splitlines() if line.startswith("#")] == ["# netbench validation", "## Cases"]
     rows = [line for line in md.splitlines() if line.startswith("|")]

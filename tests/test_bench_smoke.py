@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from bench.case import DIMENSIONS
+from bench.contract import DIMENSIONS
 from bench.run import LATEST
 from tests.conftest import run_bench
 

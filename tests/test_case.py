@@ -7,16 +7,8 @@ import os
 import pytest
 import torch
 
-from bench.case import (
-    DIMENSIONS,
-    LOSSES,
-    NONE,
-    OPTIMIZERS,
-    PHASES,
-    Case,
-    OptionError,
-    Selection,
-)
+from bench.case import OptionError, Selection
+from bench.contract import DIMENSIONS, LOSSES, NONE, OPTIMIZERS, PHASES, Case
 
 
 def test_defaults() -> None:
@@ -95,7 +87,7 @@ def test_case_id_and_dict_name_every_dimension() -> None:
     c = Case("cpu", 16, "adam", "train_step", "mse", 2)
     assert c.id == "cpu-b16-train_step-adam-mse-t2"
     assert tuple(c.as_dict()) == DIMENSIONS
-    assert DIMENSIONS == ("device", "batch_size", "optimizer", "phase", "loss", "threads")
+    assert DIMENSIONS == ("device", "batch_size", "optimizer", "phase", "loss", "threads", "variant")
     with pytest.raises(AttributeError):
         c.phase = "forward"  # type: ignore[misc]
 

@@ -295,7 +295,7 @@ def test_gate_fails_on_a_real_slowdown(
     err = capsys.readouterr().err
     # b1 forward has hundreds of rounds in every pass; b16 forward one a pass, too few to call 1.3x.
     assert "case(s) slower than before / AMD EPYC by more than 10%" in err
-    assert "cpu b1 forward on after / AMD EPYC (1.30x the time)" in err
+    assert "cpu-b1-forward-none-none on after / AMD EPYC (1.30x the time)" in err
     assert "Gate: **failed**" in (tmp_path / "c1" / "compare.md").read_text()
     assert run_cli(before, after, "--out", tmp_path / "c2", "--fail-slower", "40%") == 0
 
@@ -442,7 +442,7 @@ def test_partial_cases_are_counted_at_the_top(tmp_path: Path, fixture_data: dict
     md = (tmp_path / "cmp" / "compare.md").read_text()
     head, listed = md.split("## Runs")[0], md.split("## Cases not in every run")[1]
     assert "6 cases are not in every run" in head
-    assert "| cpu b1 step sgd " in listed and "Every case is in every run" not in listed
+    assert "| cpu-b1-step-sgd-none " in listed and "Every case is in every run" not in listed
 
 
 def test_speedup_ticks_are_round_ratios_thinned_to_fit() -> None:

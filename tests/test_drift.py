@@ -134,7 +134,7 @@ def test_a_bad_canary_is_one_line(tmp_path: Path, canary: Any) -> None:
 def test_precision_table_lists_the_cases_short_of_the_target() -> None:
     frame = pd.DataFrame(
         {
-            "name": ["test_phase[a]", "test_phase[b]", "test_phase[c]"],
+            "case": ["a", "b", "c"],
             "time": [1e-3, 2e-3, 3e-3],
             "precision": [0.004, 0.02, 0.2],
             "passes": [5, 5, 20],

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench import machine
-from bench.machine import Facts, collect_noise, noise_warnings
+from bench.contract import noise_warnings
+from bench.machine import Facts, collect_noise
 
 
 def test_collect_noise_keys_and_types() -> None:

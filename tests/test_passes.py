@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench import SCHEMA_VERSION
+from bench.contract import SCHEMA_VERSION
 from tests.conftest import REPO, finish, start_bench
 
 SIX = ("--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1", "--no-report", "-v")

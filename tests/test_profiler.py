@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure as MplFigure
 
 from bench import profiler
-from bench.case import Case
+from bench.contract import TRAIN_STEP_PARTS, Case
 from bench.optimizer import UnsupportedOptimizer
 from bench.run import LATEST, is_run
 from reports import operators
@@ -69,7 +69,7 @@ def test_one_trace_per_case_that_parses_and_holds_the_phase_labels(profiled: tup
     (trace,) = (run_dir / "traces" / CASE).glob("*.pt.trace.json")
     events = json.loads(trace.read_text())["traceEvents"]
     labels = {e["name"] for e in events if e.get("cat") == "user_annotation"}
-    assert set(profiler.PHASE_LABELS) <= labels
+    assert set(TRAIN_STEP_PARTS) <= labels
     assert sum(1 for e in events if e["name"].startswith("ProfilerStep")) == profiler.ACTIVE
 
 
@@ -89,7 +89,7 @@ def test_phases_split_the_same_time_by_label(profiled: tuple[object, Path]) -> N
     assert where["aten::conv2d"] == {"forward"}
     assert where["aten::convolution_backward"] == {"backward"}
     assert where["aten::mse_loss"] == {"loss"}
-    assert set(profiler.PHASE_LABELS) <= set(phases["phase"])
+    assert set(TRAIN_STEP_PARTS) <= set(phases["phase"])
 
 
 def test_profile_record_lists_what_ran(profiled: tuple[object, Path]) -> None:

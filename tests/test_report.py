@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import SCHEMA_VERSION
-from bench.case import DIMENSIONS
+from bench.contract import COUNTED, DIMENSIONS, SCHEMA_VERSION
 from reports import tables, units
 from reports.__main__ import main
 from reports.build import build
@@ -324,7 +323,7 @@ def test_tables_step_cost_needs_the_manual_update(df: pd.DataFrame) -> None:
 def test_tables_gflops_only_counted_phases(df: pd.DataFrame) -> None:
     table = tables.gflops(df)
     phases = {label.split(" ")[0] for label in table[""]}
-    assert phases == set(tables.COUNTED)
+    assert phases == set(COUNTED)
     # The fixture may or may not carry the peak: shares appear exactly when it does.
     with_peak = tables.gflops(df.assign(peak_gflops=1000.0, efficiency=df["gflops"] / 1000.0))
     shown = [units.text(c) for c in with_peak[["batch 1", "batch 16"]].to_numpy().ravel()]

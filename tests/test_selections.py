@@ -16,7 +16,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from bench.case import DIMENSIONS, Case
+from bench.contract import case_id
 from reports import plots
 from reports.__main__ import main
 from reports.build import build
@@ -40,7 +40,7 @@ def copied(bench: Data, scale: float, **dims: object) -> Data:
     new = copy.deepcopy(bench)
     info = new["extra_info"]
     info.update(dims)
-    new["name"] = f"test_phase[{Case(**{d: info[d] for d in DIMENSIONS}).id}]"
+    new["name"] = f"test_phase[{case_id(info)}]"
     new["stats"]["data"] = [x * scale for x in new["stats"]["data"]]
     for key in ("min", "max", "mean", "median", "q1", "q3", "iqr", "stddev"):
         new["stats"][key] *= scale

@@ -18,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import files
-from bench.case import DIMENSIONS
-from bench.machine import noise_warnings
+from bench.contract import DIMENSIONS, noise_warnings
 from reports import figures, html, index, markdown, units
 from reports.compare.plots import plot_speedup, plot_throughput
 from reports.compare.sources import Source, load_sources, pick_baseline

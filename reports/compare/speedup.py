@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bench.case import DIMENSIONS, NONE
+from bench.contract import DIMENSIONS, case_id
 from reports.compare.sources import Source
 from reports.frame import rounds, tidy
 from reports.stats import MIN_EFFECT, SLOWER, compare_rounds, estimate, geometric_mean
@@ -32,12 +32,8 @@ def join_keys(sources: Sequence[Source]) -> tuple[str, ...]:
 
 
 def case_name(row: pd.Series | dict, keys: Sequence[str]) -> str:
-    """A short readable case id, leaving out the dimensions a phase does not use."""
-    parts = [str(row["device"]), f"b{row['batch_size']}", str(row["phase"])]
-    parts += [str(row[d]) for d in ("optimizer", "loss") if row[d] != NONE]
-    if "threads" in keys:
-        parts.append(f"t{row['threads']}")
-    return " ".join(parts)
+    """The case's id over the dimensions the comparison joins on (contract.case_id)."""
+    return case_id({d: row[d] for d in keys})
 
 
 def all_rounds(sources: Sequence[Source]) -> pd.DataFrame:

@@ -1,0 +1,144 @@
+"""What the bench side writes and the reports side reads, named once: the case's dimensions and how a case is
+named, the phases, the file names, the profiler's labels, the schema version and the noise rules.
+
+This module imports no torch (nor anything else outside the standard library), so that `python -m reports`
+(compare, index, build) runs where torch is not installed: a CI job that only compares JSON files, a laptop
+reading a GPU box's results. reports/ imports names from here and never from bench's torch modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+SCHEMA_VERSION = 2  # 2: rounds carry their pass and time stamp; the run its canary and passes
+
+# ---- files ----------------------------------------------------------------------------------------
+RESULT_FILE = "benchmark.json"  # a bench run's record (pytest-benchmark's JSON plus the netbench section)
+PROFILE_FILE = "profile.json"  # a profile run's record
+RECORDS = (RESULT_FILE, PROFILE_FILE)
+TRACE_SUFFIX = ".pt.trace.json"  # what torch-tb-profiler looks for in each run folder
+
+# ---- phases ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One timed phase and what it depends on; the registry below is the only list of them."""
+
+    name: str
+    uses_optimizer: bool = False
+    uses_loss: bool = False
+    counted: bool = False  # FlopCounterMode counts its work (convolutions, matmuls): a GFLOP/s figure applies
+    part: bool = True  # one of the train step's parts (the profiler labels it, the breakdown plots it)
+
+
+# In the order the report lists them.
+PHASE = {
+    p.name: p
+    for p in (
+        Phase("forward", counted=True),
+        Phase("loss", uses_loss=True),
+        Phase("backward", uses_loss=True, counted=True),
+        Phase("zero_grad", uses_optimizer=True),
+        Phase("step", uses_optimizer=True),
+        Phase("train_step", uses_optimizer=True, uses_loss=True, counted=True, part=False),
+    )
+}
+PHASES = tuple(PHASE)
+# The order a train step runs its parts in (bench.workload.Workload.train_step); each is also the label of its
+# record_function range in a profile, and a bar of the report's breakdown.
+TRAIN_STEP_PARTS = ("zero_grad", "forward", "loss", "backward", "step")
+assert set(TRAIN_STEP_PARTS) == {p.name for p in PHASE.values() if p.part}
+USES_OPTIMIZER = frozenset(p.name for p in PHASE.values() if p.uses_optimizer)
+USES_LOSS = frozenset(p.name for p in PHASE.values() if p.uses_loss)
+COUNTED = tuple(p.name for p in PHASE.values() if p.counted)
+
+# ---- profiles -------------------------------------------------------------------------------------
+NO_PHASE = "(between phases)"  # operators no phase label encloses
+# A record_function range's self time is the time inside it that no operator accounts for:
+# the Python of nn.Module and the optimizer, autograd's glue, the profiler's own bookkeeping.
+NO_OPERATOR = "(Python and framework)"
+STEP_FIELDS = ("operator", "calls", "self_cpu_us", "total_cpu_us", "self_device_us")
+PHASE_FIELDS = ("phase", "operator", "calls", "self_cpu_us", "self_device_us")
+# Profiles written before the labels were the phase names called the step "optimizer_step".
+OLD_PHASE_LABELS = {"optimizer_step": "step"}
+
+# ---- the case's dimensions ------------------------------------------------------------------------
+DEVICES = ("cpu", "cuda")
+LOSSES = ("mse", "cross_entropy")
+# name -> implementation; "default" is whatever torch picks for the device.
+OPTIMIZERS = {
+    "sgd": "default",
+    "sgd-forloop": "for-loop",
+    "sgd-foreach": "foreach",
+    "sgd-fused": "fused",
+    "adam": "default",
+    "adam-forloop": "for-loop",
+    "adam-foreach": "foreach",
+    "adam-fused": "fused",
+    "manual": "for-loop",
+    "manual-foreach": "foreach",
+}
+EAGER = "eager"
+VARIANTS = (EAGER,)  # how the step is run: eager PyTorch (other variants: bench.variant)
+# A phase that does not depend on a dimension records NONE for it, so the
+# matrix never times the same work twice under different names.
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell of the matrix. The field names are the `benchmark.extra_info` keys and the report's columns."""
+
+    device: str
+    batch_size: int
+    optimizer: str
+    phase: str
+    loss: str
+    threads: int
+    variant: str = EAGER
+
+    @property
+    def id(self) -> str:
+        """The case's name: the pytest id part, the report's "case" column, the profile's folder name."""
+        return case_id(asdict(self))
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+DIMENSIONS = tuple(f.name for f in fields(Case))
+COUNT_DIMENSIONS = tuple(f.name for f in fields(Case) if f.type in ("int", int))
+TEXT_DIMENSIONS = tuple(d for d in DIMENSIONS if d not in COUNT_DIMENSIONS)
+# Result files written before a dimension existed read as this value of it.
+DIMENSION_DEFAULTS = {f.name: f.default for f in fields(Case) if isinstance(f.default, (str, int))}
+
+
+def case_id(values: Mapping[Any, Any]) -> str:
+    """The one way to name a case from its dimensions (a dict, a DataFrame row): cpu-b16-train_step-sgd-mse-t2,
+    with -<variant> appended when it is not eager. A comparison across thread counts leaves out threads."""
+    parts = [values["device"], f"b{values['batch_size']}", values["phase"], values["optimizer"], values["loss"]]
+    if "threads" in values:
+        parts.append(f"t{values['threads']}")
+    if values.get("variant", EAGER) != EAGER:
+        parts.append(values["variant"])
+    return "-".join(str(p) for p in parts)
+
+
+# ---- noise rules ----------------------------------------------------------------------------------
+
+
+def noise_warnings(facts: Mapping[str, Any]) -> list[str]:
+    """Plain-language warnings about the conditions a run was taken under (facts: bench.machine's)."""
+    warnings = []
+    load, cores = facts.get("load_average_1m"), facts.get("logical_cores") or 1
+    if load is not None and load > 0.5 * cores:
+        warnings.append(f"load average {load} on {cores} cores: other work competes with the benchmark")
+    governor = facts.get("cpu_governor")
+    if governor not in (None, "performance"):
+        warnings.append(f"CPU governor is {governor!r}, not 'performance': clock speed may vary")
+    if facts.get("turbo"):
+        warnings.append("turbo boost is on: clock speed depends on temperature and load")
+    return warnings

@@ -21,7 +21,7 @@ from reports import plots
 from reports.__main__ import main
 from reports.build import build
 from reports.frame import tidy
-from reports.load import Run
+from reports.load import load_run
 from tests.conftest import thin, write_run
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
@@ -209,9 +209,9 @@ def test_a_comparison_of_one_machine_names_no_faster_machine(tmp_path: Path) -> 
     assert "speedup" not in head and "time ratio 1.5" in head
 
 
-def test_breakdown_legend_lists_only_the_parts_drawn() -> None:
-    data = only("forward", "train_step")(fixture())
-    df = tidy(Run(path=FIXTURE, machine=data["machine_info"], benchmarks=data["benchmarks"]))
+def test_breakdown_legend_lists_only_the_parts_drawn(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", only("forward", "train_step")(fixture()))
+    df = tidy(load_run(run))
     one = df[df["batch_size"] == 16]
     ax = Figure().add_subplot()
     plots.plot_breakdown(one, ax)

@@ -41,6 +41,7 @@ SEED = pytest.StashKey[int]()
 SAMPLER = pytest.StashKey[Sampler]()
 CANARY = pytest.StashKey[Canary]()
 INTERRUPTED = pytest.StashKey[str]()
+NO_FIGURES = pytest.StashKey[bool]()  # the run was saved by netbench, with no figure (every case skipped or failed)
 
 # Timer overhead per round is ~0.1 us; rounds of at least 200 us keep it far below 1%
 # for the shortest phase (MSE loss, ~10 us). pytest-benchmark's default is 5 us.
@@ -244,7 +245,23 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         **noise,
         "allocator": config.stash.get(ALLOCATOR, "default"),
         "peak_gflops": config.stash.get(PEAKS, {}),
+        "peak_gflops_end": peaks_again(config),
     }
+
+
+def peaks_again(config: pytest.Config) -> dict[str, dict[str, float]]:
+    """The peak probed again when the run ends, for every device and thread count probed at its start.
+    The machine's speed moves during a run (the canary shows how much): a peak taken once, at a slow
+    moment, lets a phase reach more than 100% of it. The report divides by the better of the two.
+    The canary is sampled right after, so its series ends where the second probe was taken."""
+    again = {}
+    for key in config.stash.get(PEAKS, {}):
+        device, threads = key.rsplit("/t", 1)
+        probes = probe_gflops(device, int(threads))
+        again[key] = {**probes, "peak": peak_of(probes)}
+    if again and CANARY in config.stash:
+        config.stash[CANARY].sample()
+    return again
 
 
 def warn_about_noise(config: pytest.Config) -> None:
@@ -307,6 +324,7 @@ def save_without_figures(config: pytest.Config, pending: PendingJson) -> None:
     )
     config.hook.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=output)
     write_json(pending.claim() / RESULT_FILE, output)
+    config.stash[NO_FIGURES] = True
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
@@ -344,6 +362,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             config.stash[REPORT_ERROR] = str(err)
 
 
+def no_figures_line(config: pytest.Config) -> str:
+    """Said after pytest-benchmark's "Not saving anything": what netbench saved instead, and why no figure."""
+    skipped, failed = config.stash[SKIPPED].values(), config.stash[FAILED].values()
+    reasons = sorted({str(r["reason"]) for r in [*failed, *skipped]})
+    why = f": {reasons[0]}" + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
+    return (
+        f"netbench: no case was timed ({len(skipped)} cases skipped, {len(failed)} failed{why}); "
+        "the run folder records the selection and why, with no figures"
+    )
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables: the run ends with the report's path
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     pending = config.stash.get(PENDING, None)
@@ -354,6 +383,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line("netbench: no case was timed, nothing saved", yellow=True)
         return
     terminalreporter.write_sep("-", "netbench")
+    if NO_FIGURES in config.stash:
+        terminalreporter.write_line(no_figures_line(config), yellow=True)
     if INTERRUPTED in config.stash:
         terminalreporter.write_line(f"netbench: {config.stash[INTERRUPTED]}; saved as incomplete", red=True)
     terminalreporter.write_line(f"results: {run_dir}/")

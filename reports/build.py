@@ -14,20 +14,30 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from bench import files
-from bench.contract import COUNTED, RESULT_FILE
+from bench.contract import COUNTED, NONE, RESULT_FILE
 from bench.run import claim_run_dir, is_run, run_folders
-from reports import drift, figures, html, index, markdown, operators, plots, tables, units, validation, variants
+from reports import (
+    drift,
+    efficiency,
+    figures,
+    html,
+    index,
+    markdown,
+    operators,
+    plots,
+    recommend,
+    tables,
+    validation,
+    variants,
+)
+from reports import headline as headlines
 from reports.document import Document, Figure, Section, Table
-from reports.frame import FIGURE_NAME, NOISY_PRECISION, machine_label, tidy
+from reports.frame import FIGURE_NAME, NOISY_PRECISION, machine_label, tidy, with_units
 from reports.load import ReportError, Run, check_run, load_run, read_json
+from reports.margin import Rounds
 from reports.markdown import literal
 
 PLOTS = "plots"
-FLOPS_NOTE = (
-    "FLOPs are counted by torch.utils.flop_counter.FlopCounterMode (2 x multiply-adds of convolutions and "
-    "matmuls, forward and backward). It ignores relu, pooling, the loss and the optimizer, so loss, zero_grad "
-    "and step are reported in time only."
-)
 
 
 def save_plot(out: Path, name: str, draw: figures.Draw, title: str, size: tuple[float, float]) -> Path:
@@ -39,12 +49,7 @@ def save_panels(out: Path, name: str, panels: list[tuple[str, figures.Draw]], ti
 
 
 def headline(df: pd.DataFrame, run: Run) -> list[str]:
-    lines = [
-        f"**{literal(best['device'])}, {best['threads']} threads**: fastest train step is {literal(best['optimizer'])} "
-        f"at batch {best['batch_size']}: **{units.sig3(best['throughput'])} samples/s** "
-        f"({units.seconds(best['time'])} per step)"
-        for _, best in tables.fastest_steps(df).iterrows()
-    ]
+    lines = headlines.lines(df, Rounds(run)) if not df.empty else []
     lines.append(
         f"{len(df)} cases timed on {literal(run.taken)}; {len(run.skipped)} skipped; "
         f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (95% interval wider than ±{NOISY_PRECISION:.0%})"
@@ -55,64 +60,48 @@ def headline(df: pd.DataFrame, run: Run) -> list[str]:
     return drift.incomplete(run) + lines
 
 
+def conditions(part: pd.DataFrame) -> str:
+    """What a plot's figures share besides device and threads, for its title: 'mse loss', 'batch 16'."""
+    losses = sorted(v for v in part["loss"].unique() if v != NONE)
+    return f", {'/'.join(losses)} loss" if losses else ""
+
+
 def group_sections(df: pd.DataFrame, out: Path) -> list[Section]:
-    """Latency, throughput, breakdown, optimizer cost and GFLOP/s, for each device and thread count."""
-    sections = []
+    """Latency, train step, optimizer step, GFLOP/s and memory, for each device and thread count; a section
+    with nothing to show for the run's selection is left out."""
+    sections: list[Section | None] = []
     for label, part in tables.groups(df):
         # The device is read from the file: reduced to a safe name before it becomes part of a path.
         slug = files.safe_name(f"{part['device'].iloc[0]}-t{part['threads'].iloc[0]}")
-        latency_plot = save_plot(
-            out,
-            f"latency-{slug}",
-            partial(plots.plot_latency, part),
-            f"Latency per phase: {label}",
-            (8, 5.5),
-        )
-        sections.append(
-            Section(
-                f"Time per phase: {label}",
-                [
-                    f"Time per call: the {FIGURE_NAME} of the rounds over every pass; in brackets, half the "
-                    "width of its 95% interval. forward, loss and backward do not depend on the optimizer "
-                    "and are timed once; zero_grad, step and train_step are timed per optimizer."
-                ],
-                [Table(tables.latency(part))],
-                [Figure(latency_plot, f"Latency vs batch size per phase ({literal(label)}), log-log")],
-            )
-        )
+        sections.append(latency_section(part, label, slug, out))
         sections.append(breakdown_section(part, label, slug, out))
         sections.append(optimizer_section(part, label, slug, out))
-        sections.append(efficiency_section(part, label, slug, out))
+        sections.append(efficiency.section(part, label, slug, out, COUNTED))
         sections.append(memory_section(part, label))
-    return sections
+    return [s for s in sections if s is not None]
 
 
-def efficiency_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:
-    peak = part["peak_gflops"].dropna()
-    text = [FLOPS_NOTE]
-    figures = []
-    if not peak.empty and part["phase"].isin(COUNTED).any():
-        text.append(
-            f"Peak: {units.sig3(peak.iloc[0])} GFLOP/s, the best of an fp32 matmul (BLAS) and a 5x5 convolution "
-            "(oneDNN / cuDNN) measured at this thread count when the run started (machine facts: peak_gflops). "
-            "In brackets: achieved / peak."
-        )
-        path = save_plot(
-            out,
-            f"efficiency-{slug}",
-            partial(plots.plot_efficiency, part),
-            f"Efficiency vs batch size ({label})",
-            (7, 4.5),
-        )
-        figures.append(Figure(path, f"Share of the matmul peak per phase ({literal(label)})"))
-    return Section(f"Achieved GFLOP/s and efficiency: {label}", text, [Table(tables.gflops(part))], figures)
+def latency_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:
+    title = f"Latency per phase: {label}{conditions(part)}"
+    latency_plot = save_plot(out, f"latency-{slug}", partial(plots.plot_latency, part), title, (9, 5))
+    return Section(
+        f"Time per phase: {label}",
+        [
+            f"Time per call: the {FIGURE_NAME} of the rounds over every pass; in brackets, half the "
+            "width of its 95% interval. forward, loss and backward do not depend on the optimizer "
+            "and are timed once; zero_grad, step and train_step are timed per optimizer."
+        ],
+        [Table(tables.latency(part))],
+        [Figure(latency_plot, f"{literal(title)}, against batch size, log-log")],
+    )
 
 
-def memory_section(part: pd.DataFrame, label: str) -> Section:
+def memory_section(part: pd.DataFrame, label: str) -> Section | None:
     table = tables.memory(part)
     if table is None:
-        return Section(f"Memory per phase: {label}", ["This run recorded no memory figures."])
+        return None
     methods = ", ".join(literal(m) for m in sorted(part["memory_method"].dropna().unique()))
+    state = tables.optimizer_state(part)
     return Section(
         f"Memory per phase: {label}",
         [
@@ -120,56 +109,66 @@ def memory_section(part: pd.DataFrame, label: str) -> Section:
             "On CPU torch keeps no peak counter: the profiler's allocation events are replayed in order, which "
             "misses memory allocated outside torch. Optimizer state (Adam's two moments) is listed apart.",
         ],
-        [Table(table), Table(tables.optimizer_state(part), "optimizer state")],
+        [Table(table), *([Table(state, "optimizer state")] if len(state) else [])],
     )
 
 
-def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:
-    loss = next((v for v in part["loss"].unique() if v != "none"), "none")
-    one_loss = part[part["loss"].isin([loss, "none"])]
-    panels: list[tuple[str, Callable[[Axes], Axes]]] = [
-        (f"batch {b}", partial(plots.plot_breakdown, g))
-        for b, g in one_loss.groupby("batch_size")
-        if (g["phase"] == "train_step").any()
-    ]
-    if not panels:
-        return Section(f"Where the train step goes: {label}", ["No train_step in this run."])
-    path = save_panels(out, f"breakdown-{slug}", panels, f"Train step by phase ({label}, {loss} loss)")
-    throughput = tables.throughput(part)
+def breakdown_figures(part: pd.DataFrame, label: str, slug: str, out: Path) -> list[Figure]:
+    """One figure per loss: the train step's phases stacked against the measured step, a panel per batch size.
+    None when the phases were not timed apart (`--phases train_step`): there is nothing to stack."""
+    found = []
+    losses = [v for v in part["loss"].unique() if v != NONE]
+    for loss in sorted(losses):
+        one_loss = part[part["loss"].isin([loss, NONE])]
+        panels: list[tuple[str, Callable[[Axes], Axes]]] = [
+            (f"batch {b}", partial(plots.plot_breakdown, g))
+            for b, g in one_loss.groupby("batch_size")
+            if (g["phase"] == "train_step").any() and plots.has_parts(g)
+        ]
+        if not panels:
+            continue
+        title = f"Train step by phase ({label}, {loss} loss)"
+        path = save_panels(out, files.safe_name(f"breakdown-{slug}-{loss.replace('_', '-')}"), panels, title)
+        found.append(Figure(path, literal(title)))
+    return found
+
+
+def breakdown_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section | None:
+    if not (part["phase"] == "train_step").any():
+        return None
+    found = breakdown_figures(part, label, slug, out)
+    text = ["Train-step throughput in samples/s per optimizer and batch size."]
+    if found:
+        text.append(
+            "Then each phase's time stacked against the measured train step (black bar). Phases timed alone need "
+            "not add up to the step exactly: in a real step they share caches and allocations, and Python runs "
+            "between them; a gap of a few percent either way is expected."
+        )
+    else:
+        text.append("The phases were not timed apart in this run (`--phases`), so the step is not broken down.")
     return Section(
-        f"Where the train step goes: {label}",
-        [
-            "Train-step throughput in samples/s per optimizer and batch size, then each phase's time "
-            "stacked against the measured train step (black bar). Phases timed alone need not add up to "
-            "the step exactly: in a real step they share caches and allocations, and Python runs between "
-            "them; a gap of a few percent either way is expected."
-        ],
-        [Table(throughput, "train-step throughput, samples/s")],
-        [Figure(path, f"Train step broken into phases per optimizer ({literal(label)})")],
+        f"Train step: {label}", text, [Table(tables.throughput(part), "train-step throughput, samples/s")], found
     )
 
 
-def optimizer_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section:
-    cost = tables.step_cost(part)
+def optimizer_section(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section | None:
     steps = part[part["phase"] == "step"]
     if steps.empty:
-        return Section(f"Optimizer step: {label}", ["No step phase in this run."])
-    path = save_plot(
-        out,
-        f"step-cost-{slug}",
-        partial(plots.plot_step_cost, part),
-        f"Optimizer step per implementation ({label})",
-        (7, 0.5 * len(steps["optimizer"].unique()) + 2),
-    )
+        return None
+    cost = tables.step_cost(part)
+    batch = int(steps["batch_size"].max())
+    title = f"Optimizer step per implementation ({label}, batch {batch})"
+    draw = partial(plots.plot_step_cost, steps)
+    path = save_plot(out, f"step-cost-{slug}", draw, title, (7, 0.5 * steps["optimizer"].nunique() + 2))
     text = [
         "optimizer.step() time; in brackets, relative to the manual update "
-        "`for f in net.parameters(): f.data.sub_(f.grad.data * lr)` at the same batch size."
+        "`for f in net.parameters(): f.data.sub_(f.grad.data * lr)` at the same batch size. The step does not "
+        "depend on the batch size; the plot shows the largest timed."
     ]
-    table = [Table(cost)] if cost is not None else []
     if cost is None:
         text.append("The manual update is not in this run (add `--optimizers ...,manual`), so no ratios.")
-    figure = Figure(path, f"Step cost per implementation ({literal(label)})")
-    return Section(f"Optimizer step: {label}", text, table, [figure])
+    table = Table(cost if cost is not None else tables.latency(steps))
+    return Section(f"Optimizer step: {label}", text, [table], [Figure(path, literal(title))])
 
 
 def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
@@ -178,10 +177,11 @@ def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
     if check is not None:
         sections.append(check)
     flagged = tables.noisy(df)
-    text = [f"{len(flagged)} of {len(df)} figures have a 95% interval wider than ±{NOISY_PRECISION:.0%}."]
-    if len(flagged):
-        text.append("Treat them with care: re-run on a quieter machine or with `--threads 1`.")
-    sections.append(Section("Noise", text, [Table(flagged)] if len(flagged) else []))
+    if len(df):
+        text = [f"{len(flagged)} of {len(df)} figures have a 95% interval wider than ±{NOISY_PRECISION:.0%}."]
+        if len(flagged):
+            text.append("Treat them with care: re-run on a quieter machine or with `--threads 1`.")
+        sections.append(Section("Noise", text, [Table(flagged)] if len(flagged) else []))
     if run.skipped:
         sections.append(Section("Skipped cases", [], [Table(tables.skipped(run.skipped))]))
     if run.failed:
@@ -192,16 +192,26 @@ def quality_sections(df: pd.DataFrame, run: Run) -> list[Section]:
 
 
 def throughput_sections(df: pd.DataFrame, out: Path) -> list[Section]:
-    if not (df["phase"] == "train_step").any():
+    """Train-step samples/s of every device and thread count on one plot: only when there are several."""
+    steps = df[df["phase"] == "train_step"]
+    if steps.groupby(["device", "threads"]).ngroups < 2:
         return []
-    path = save_plot(out, "throughput", partial(plots.plot_throughput, df), "Train-step throughput", (7, 4.5))
-    return [Section("Throughput across devices", [], [], [Figure(path, "Train-step samples/s vs batch size")])]
+    title = f"Train-step throughput{conditions(steps)}"
+    path = save_plot(out, "throughput", partial(plots.plot_throughput, df), title, (7, 4.5))
+    return [Section("Throughput across devices and threads", [], [], [Figure(path, literal(title))])]
+
+
+def files_section(out: Path) -> Section:
+    plotted = (out / PLOTS).is_dir() and any((out / PLOTS).iterdir())
+    listed = [f"`{RESULT_FILE}` (pytest-benchmark JSON, raw rounds)", "`results.csv` (one row per case)"]
+    return Section("Files", [", ".join(listed + ([f"`{PLOTS}/`"] if plotted else []))])
 
 
 def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
-    (out / PLOTS).mkdir(exist_ok=True)
-    base = variants.baseline(df)  # eager's figures per phase; each variant against them in its own section
+    base = variants.baseline(df)  # eager's figures per phase and advice; each variant against them in its section
+    advice = variants.advice(recommend.section(base, Rounds(run)) if not base.empty else None, df)
     sections = [
+        *([advice] if advice is not None else []),
         Section("Machine", [], [Table(tables.machine(run.facts))]),
         *group_sections(base, out),
         *variants.sections(df),
@@ -209,12 +219,9 @@ def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
         drift.section(run, df, out, f"{PLOTS}/canary.png"),
         *quality_sections(df, run),
         *operators.operator_sections(out),
-        Section(
-            "Files",
-            [f"`{RESULT_FILE}` (pytest-benchmark JSON, raw rounds), `results.csv` (one row per case), `{PLOTS}/`"],
-        ),
     ]
-    return Document(f"netbench report: {machine_label(run)}", headline(df, run) + variants.headline(df), sections)
+    sections.append(files_section(out))
+    return Document(f"netbench report: {machine_label(run)}", headline(df, run), sections)
 
 
 def build(path: Path, results_root: Path = Path("results")) -> Path:
@@ -232,7 +239,7 @@ def build(path: Path, results_root: Path = Path("results")) -> Path:
         path = adopt(path, results_root)
     run = load_run(path)  # raises before anything is written
     out = run.path.parent
-    df = tidy(run)
+    df = efficiency.rescale(tidy(run), run)
     if df.empty and not (run.skipped or run.failed):
         raise ReportError(f"{run.path}: no benchmarks in the file")
     return written(lambda: write_run_report(run, df, out))
@@ -248,7 +255,8 @@ def written(write: Callable[[], Path]) -> Path:
 
 
 def write_run_report(run: Run, df: pd.DataFrame, out: Path) -> Path:
-    files.write_frame(out / "results.csv", df.drop(columns=["source"]))  # host names, labels: no formulas
+    # Host names and labels become no formulas (files.write_frame); figures that do not apply stay empty.
+    files.write_frame(out / "results.csv", with_units(df.drop(columns=["source"])))
     return write_report(document(run, df, out), out)
 
 

@@ -12,13 +12,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports import units
+
 
 @dataclass(frozen=True)
 class Table:
-    """A table ready to show: cells already formatted with units, one header row."""
+    """A table to show, one header row. Cells hold numbers (reports.units.Quantity: a value and its unit,
+    floats, ints) or text; each renderer writes the numbers with their units, so nothing is parsed back."""
 
     frame: pd.DataFrame
     caption: str = ""
+
+    def numeric(self) -> tuple[bool, ...]:
+        """Per column: does every cell that is not empty hold a number (right-aligned, sorted by value)?"""
+        return tuple(units.numeric(list(column)) for _, column in self.frame.items())
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,8 @@ def precision_table(df: pd.DataFrame, target: float | None) -> pd.DataFrame:
     missed = df[df["precision"] > limit].sort_values("precision", ascending=False)
     return pd.DataFrame({
         "case": missed["case"],
-        "time": missed["time"].map(units.seconds),
-        "±": missed["precision"].map(units.percent),
+        "time": units.column(missed["time"], "s"),
+        "±": units.column(missed["precision"], "±%"),
         "passes": missed["passes"].astype(int),
         "rounds": missed["rounds"].astype(int),
     })  # fmt: skip

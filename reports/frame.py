@@ -75,7 +75,8 @@ def tidy(run: Run) -> pd.DataFrame:
     rows = [{**row(b), **figure_of(b)} for b in run.benchmarks]
     df = pd.DataFrame(rows, columns=[*DIMENSIONS, *EXTRA, *STATS, *FIGURE, "name"])
     df["throughput"] = df["samples"] / df["time"]  # samples per second
-    df["gflops"] = df["flops"] / df["time"] / 1e9
+    # Empty, not 0, where FlopCounterMode counts nothing (loss, zero_grad, step): no figure applies there.
+    df["gflops"] = (df["flops"] / df["time"] / 1e9).where(df["flops"] > 0)
     df["efficiency"] = df["gflops"] / df["peak_gflops"].astype(float)  # of the measured peak
     df["iqr_ratio"] = df["iqr"] / df["median"]
     df["noisy"] = df["precision"] > NOISY_PRECISION
@@ -107,3 +108,23 @@ def rounds(run: Run) -> pd.DataFrame:
     ]
     columns = [*DIMENSIONS, "round", "pass", "seconds"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+# results.csv names each measured column with its unit, so a spreadsheet reads it without the README:
+# seconds (_s), bytes (_bytes), samples per second, and _ratio for shares (0.05 is 5%). Columns not
+# listed keep their names: dimensions, counts (rounds, passes, samples, flops per call), gflops, text.
+SECONDS = ("median", "iqr", "q1", "q3", "mean", "stddev", "min", "max", "time", "time_low", "time_high",
+           "reference_median")  # fmt: skip
+CSV_NAMES = {
+    **{column: f"{column}_s" for column in SECONDS},
+    "precision": "precision_ratio",
+    "efficiency": "efficiency_ratio",
+    "throughput": "throughput_samples_per_s",
+    "flops": "flops_per_call",
+    "iterations": "iterations_per_round",
+}
+
+
+def with_units(df: pd.DataFrame) -> pd.DataFrame:
+    """The tidy frame as results.csv writes it: unit suffixes on the measured columns."""
+    return df.rename(columns=CSV_NAMES)

@@ -14,6 +14,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from bench import files
+from reports import units
 from reports.document import Document, Figure, Section, Table
 
 # Markdown inline syntax the report code writes: `code`, **strong**, *em*, [text](href), and backslash
@@ -28,10 +29,6 @@ INLINE = re.compile(
 )
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 WEB = re.compile(r"^https?://[^/\\]", re.IGNORECASE)
-# A cell reads as a number when it starts with one followed by a unit, a bracket or nothing ("1.23 ms (IQR ...)",
-# "-4%", "1.25x", "<0.001", "2,702"); versions (2.13.0) and dates do not. Such columns align right.
-NUMBER = re.compile(r"^[<>~]?[-+\u2212]?(\d[\d,]*(\.\d+)?|\.\d+)(e[-+]?\d+)?(?=$|[\s%x)])")
-BLANK = {"", "-", "n/a", "nan"}
 LONG_TOKEN = 24  # characters; longer words (paths, ISO time stamps) may break anywhere
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 RAW_SUFFIXES = {".json", ".csv", ".md", ".txt"}
@@ -105,31 +102,34 @@ def inline(text: str) -> Markup:
     return Markup(_convert(str(escape(text))))
 
 
-def numeric_columns(frame: pd.DataFrame) -> tuple[int, ...]:
-    """Positions (1-based) of the columns whose non-blank cells all start with a number."""
-    positions = []
-    for i, (_, column) in enumerate(frame.items(), start=1):
-        cells = [str(c).strip() for c in column if str(c).strip().lower() not in BLANK]
-        if cells and all(NUMBER.match(c) for c in cells):
-            positions.append(i)
-    return tuple(positions)
-
-
 def long_token_columns(frame: pd.DataFrame) -> tuple[int, ...]:
     """Positions (1-based) of the columns holding a word longer than LONG_TOKEN (paths, time stamps)."""
     return tuple(
         i
         for i, (_, column) in enumerate(frame.items(), start=1)
-        if any(len(word) > LONG_TOKEN for cell in column for word in str(cell).split())
+        if any(len(word) > LONG_TOKEN for cell in column for word in units.text(cell).split())
+    )
+
+
+def cell_html(cell: object) -> str:
+    """One <td>: the text escaped; a number also as data-sort, the raw value the page's sort reads."""
+    key = units.sort_key(cell)
+    sort = "" if key is None else f' data-sort="{key!r}"'  # repr of a finite float: digits, '.', 'e', '-'
+    return f"<td{sort}>{escape(units.text(cell))}</td>"
+
+
+def table_html(frame: pd.DataFrame, ident: str) -> Markup:
+    head = "".join(f"<th>{escape(units.text(c))}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(map(cell_html, row)) + "</tr>\n" for row in frame.itertuples(index=False))
+    return Markup(
+        f'<table class="data" id="{ident}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody>\n</table>'
     )
 
 
 def table_view(t: Table, n: int) -> TableView:
     ident = f"t{n}"
-    # A named column axis (a pivot's) would make to_html add an empty header cell to every row.
-    frame = t.frame.rename_axis(columns=None)
-    body = frame.to_html(index=False, escape=True, border=0, classes="data", table_id=ident, na_rep="")
-    return TableView(ident, Markup(body), inline(t.caption), numeric_columns(frame), long_token_columns(frame))
+    numeric = tuple(i for i, yes in enumerate(t.numeric(), start=1) if yes)
+    return TableView(ident, table_html(t.frame, ident), inline(t.caption), numeric, long_token_columns(t.frame))
 
 
 def data_uri(path: Path) -> str | None:
@@ -173,7 +173,8 @@ def raw_links(folder: Path) -> list[Link]:
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
     raw = [p for p in entries if p.suffix in RAW_SUFFIXES and p.is_file()]
     files = [Link(quote(p.name), p.name, size(p.stat().st_size)) for p in raw]
-    folders = [Link(f"{quote(p.name)}/", f"{p.name}/", "folder") for p in entries if p.is_dir()]
+    # An empty folder (plots/ of a run with no figure) holds nothing to follow: not listed.
+    folders = [Link(f"{quote(p.name)}/", f"{p.name}/", "folder") for p in entries if p.is_dir() and any(p.iterdir())]
     return files + folders
 
 

@@ -10,6 +10,7 @@ import re
 
 import pandas as pd
 
+from reports import units
 from reports.document import Document, Section, Table
 
 # Characters that start inline markup, a table cell or a heading anywhere in a line. '_' only matters
@@ -32,12 +33,14 @@ def unescape(text: str) -> str:
 
 
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as text: numbers written here, with their units, then escaped like any value."""
     frame = frame.rename(columns=lambda c: literal(c) if isinstance(c, str) else c)
-    return frame.map(lambda c: literal(c) if isinstance(c, str) else c)
+    return frame.map(lambda c: literal(units.text(c)))
 
 
 def table(t: Table) -> str:
-    body = cells(t.frame).to_markdown(index=False, disable_numparse=True)
+    align = ["right" if numeric else "left" for numeric in t.numeric()]
+    body = cells(t.frame).to_markdown(index=False, disable_numparse=True, colalign=align or None)
     return f"{body}\n\n*{t.caption}*" if t.caption else body
 
 

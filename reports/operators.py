@@ -183,13 +183,13 @@ def phase_table(phases: pd.DataFrame, top: int = TOP_PER_PHASE) -> pd.DataFrame:
         {
             "phase": [f"{p} ({units.seconds(totals[p] / 1e6)})" for p in leaders["phase"]],
             "operator": leaders["operator"],
-            "calls": leaders["calls"].map("{:g}".format),
-            "self CPU": (leaders["self_cpu_us"] / 1e6).map(units.seconds),
-            "share of phase": (leaders["self_cpu_us"] / leaders["phase"].map(totals)).map(units.percent),
+            "calls": units.column(leaders["calls"], "count"),
+            "self CPU": units.column(leaders["self_cpu_us"] / 1e6, "s"),
+            "share of phase": units.column(leaders["self_cpu_us"] / leaders["phase"].map(totals), "%"),
         }
     )
     if phases["self_device_us"].any():
-        table["self device"] = (leaders["self_device_us"] / 1e6).map(units.seconds)
+        table["self device"] = pd.Series(units.column(leaders["self_device_us"] / 1e6, "s"), index=table.index)
     return table
 
 
@@ -203,7 +203,7 @@ def case_table(record: dict[str, Any], steps: pd.DataFrame) -> pd.DataFrame:
             {
                 "case": entry["case"],
                 "active steps": str(entry["steps"]),
-                "step under the profiler": units.seconds(entry["step_ms"] / 1e3),
+                "step under the profiler": units.Quantity(entry["step_ms"] / 1e3, "s"),
                 "top operator": f"{top['operator']} ({share})",
                 "trace": f"`traces/{case_folder(entry['case'])}/`",
             }

@@ -13,6 +13,7 @@ from reports.frame import FIGURE_NAME
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
 SECONDS = FuncFormatter(lambda x, _: units.seconds(x))
+PLAIN = FuncFormatter(lambda x, _: units.sig3(x))
 
 
 def series_label(row: pd.Series) -> str:
@@ -47,7 +48,8 @@ def plot_latency(df: pd.DataFrame, ax: Axes) -> Axes:
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(SECONDS)
     ax.set_ylabel(f"time per call ({FIGURE_NAME} of rounds)")
-    ax.legend(fontsize="x-small", ncol=2)
+    # Outside the axes, on the right: inside, the legend covered the points of the slowest phases.
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return ax
 
 
@@ -59,6 +61,8 @@ def plot_throughput(df: pd.DataFrame, ax: Axes) -> Axes:
         ax.plot(line["batch_size"], line["throughput"], style, marker="o", label=f"{optimizer} ({device}, {threads}t)")
     batch_axis(ax, sorted(steps["batch_size"].unique()))
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PLAIN)  # 168, not 1.68 x 10^2
+    ax.yaxis.set_minor_formatter(PLAIN)
     ax.set_ylabel("samples / s")
     ax.legend(fontsize="small")
     return ax
@@ -73,14 +77,21 @@ def breakdown(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(parts, orient="index")
 
 
+def has_parts(df: pd.DataFrame) -> bool:
+    """Whether any part of the train step was timed on its own (else there is nothing to stack)."""
+    return bool(df["phase"].isin(TRAIN_STEP_PARTS).any())
+
+
 def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
     """Stacked bars of the phases per optimizer, with the measured train step as a marker.
-    df: one device, thread count, batch size and loss."""
+    df: one device, thread count, batch size and loss. Parts not timed are neither drawn nor in the legend."""
     table = breakdown(df)
     bottom = pd.Series(0.0, index=table.index)
     for part in TRAIN_STEP_PARTS:
+        if table[part].isna().all():
+            continue
         heights = table[part].fillna(0)
-        ax.bar(table.index, heights, bottom=bottom, label=part)
+        ax.bar(table.index, heights, bottom=bottom, label=part, color=f"C{PHASES.index(part)}")  # as in latency
         bottom += heights
     ax.scatter(
         table.index, table["train_step"], marker="_", s=600, color="black", zorder=3, label="train_step measured"
@@ -93,22 +104,32 @@ def plot_breakdown(df: pd.DataFrame, ax: Axes) -> Axes:
 
 
 def plot_step_cost(df: pd.DataFrame, ax: Axes) -> Axes:
-    """Optimizer step time per implementation (the step does not depend on the batch size: largest shown)."""
-    steps = df[(df["phase"] == "step") & (df["batch_size"] == df["batch_size"].max())].sort_values("time")
-    ax.barh(steps["optimizer"] + " [" + steps["implementation"] + "]", steps["time"], color="tab:purple")
+    """Optimizer step time per implementation, with its 95% interval. The step does not depend on the batch
+    size: the largest timed is shown (the caller's title says which)."""
+    steps = df[df["phase"] == "step"]
+    steps = steps[steps["batch_size"] == steps["batch_size"].max()].sort_values("time")
+    errors = [steps["time"] - steps["time_low"], steps["time_high"] - steps["time"]]
+    labels = steps["optimizer"] + " [" + steps["implementation"] + "]"
+    ax.barh(labels, steps["time"], xerr=errors, color="tab:purple", ecolor="black", capsize=3)
     ax.xaxis.set_major_formatter(SECONDS)
-    ax.set_xlabel(f"time per step ({FIGURE_NAME} of rounds)")
+    ax.set_xlabel(f"time per step ({FIGURE_NAME} of rounds; bars: 95% interval)")
     return ax
 
 
-def plot_efficiency(df: pd.DataFrame, ax: Axes) -> Axes:
-    """Share of the measured matmul peak vs batch size, for the phases whose FLOPs are counted."""
+def plot_efficiency(df: pd.DataFrame, ax: Axes, peak_label: str = "measured peak") -> Axes:
+    """Share of the measured peak vs batch size, for the phases whose FLOPs are counted; a share above 100%
+    (a peak probed while the machine was slower) is ringed in red against the 100% line."""
     counted = df[df["efficiency"].notna() & (df["flops"] > 0)]
     labelled = counted.assign(series=counted.apply(series_label, axis=1))
     for name, line in labelled.sort_values("batch_size").groupby("series"):
         ax.plot(line["batch_size"], 100 * line["efficiency"], marker="o", label=name)
+    over = counted[counted["efficiency"] > 1]
+    if len(over):
+        ax.axhline(100, color="grey", linewidth=0.8, linestyle="--")
+        ax.scatter(over["batch_size"], 100 * over["efficiency"], s=140, facecolors="none", edgecolors="red",
+                   label="above the peak: see text", zorder=3)  # fmt: skip
     batch_axis(ax, sorted(counted["batch_size"].unique()))
     ax.set_ylim(bottom=0)
-    ax.set_ylabel("% of measured fp32 matmul peak")
+    ax.set_ylabel(f"% of {peak_label}", fontsize="small")
     ax.legend(fontsize="small")
     return ax

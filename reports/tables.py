@@ -1,4 +1,5 @@
-"""The report's tables: pivot tables over the tidy frame's named columns, cells formatted with units."""
+"""The report's tables: pivot tables over the tidy frame's named columns. Cells stay numbers (units.Quantity)
+until a renderer writes them."""
 
 from __future__ import annotations
 
@@ -7,35 +8,45 @@ from typing import Any
 
 import pandas as pd
 
-from bench.contract import COUNTED, NONE, PHASES
+from bench.contract import COUNTED, DIMENSIONS, NONE, PHASES
 from reports import units
+from reports.units import Quantity
 
 
 def groups(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     """One table per device and thread count: figures at different thread counts never share a column."""
     for (device, threads), part in df.groupby(["device", "threads"], sort=True):
-        yield f"{device}, {threads} thread{'s' if threads != 1 else ''}", part
+        yield f"{device}, {threads_text(int(threads))}", part  # type: ignore[call-overload]
+
+
+def threads_text(threads: int) -> str:
+    return f"{threads} thread{'s' if threads != 1 else ''}"
+
+
+# Dimensions a table's rows are told apart by (with the phase); the columns are batch sizes, and each
+# table is one device and thread count.
+ROW_DIMENSIONS = tuple(d for d in DIMENSIONS if d not in ("device", "batch_size", "phase", "threads"))
 
 
 def row_label(df: pd.DataFrame) -> pd.Series:
     """phase, with the optimizer and loss where the phase depends on them and the run has several."""
     label = df["phase"].astype(str)
-    for dim in ("optimizer", "loss"):
+    for dim in ROW_DIMENSIONS:
         varies = df.loc[df[dim] != NONE, dim].nunique() > 1 or dim == "optimizer"
         if varies:
             label = label + df[dim].map(lambda v: "" if v == NONE else f" ({v})")
     return label
 
 
-def pivot(df: pd.DataFrame, cell: Callable[[pd.Series], str], index: str = "row") -> pd.DataFrame:
-    """Rows by `index`, one column per batch size, each cell formatted from its tidy row."""
-    cells = df.assign(row=row_label(df), cell=df.apply(cell, axis=1))
+def pivot(df: pd.DataFrame, cell: Callable[[pd.Series], object], index: str = "row") -> pd.DataFrame:
+    """Rows by `index`, one column per batch size, each cell (a Quantity) made from its tidy row."""
+    cells = df.assign(row=row_label(df), cell=pd.Series([cell(r) for _, r in df.iterrows()], index=df.index))
     order = {p: i for i, p in enumerate(PHASES)}
     cells = cells.sort_values(["phase", index], key=lambda s: s.map(order) if s.name == "phase" else s)
     table = cells.pivot_table(index=index, columns="batch_size", values="cell", aggfunc="first", sort=False)
     table = table.reindex(columns=sorted(table.columns))  # a run may list its cases in any order
     table.columns = [f"batch {b}" for b in table.columns]
-    return table.fillna("").reset_index().rename(columns={index: ""})
+    return table.reset_index().rename(columns={index: ""})  # a missing cell stays NaN: rendered empty
 
 
 def fastest_steps(df: pd.DataFrame) -> pd.DataFrame:
@@ -45,8 +56,8 @@ def fastest_steps(df: pd.DataFrame) -> pd.DataFrame:
     return best.sort_values(["device", "threads"])
 
 
-def latency_cell(r: pd.Series) -> str:
-    return f"{units.seconds(r['time'])} (±{units.percent(r['precision'])})"
+def latency_cell(r: pd.Series) -> Quantity:
+    return Quantity(r["time"], "s", Quantity(r["precision"], "±%"))
 
 
 def latency(df: pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +66,7 @@ def latency(df: pd.DataFrame) -> pd.DataFrame:
 
 def throughput(df: pd.DataFrame) -> pd.DataFrame:
     steps = df[df["phase"] == "train_step"]
-    return pivot(steps.assign(opt=steps["optimizer"]), lambda r: units.sig3(r["throughput"]), index="opt")
+    return pivot(steps.assign(opt=steps["optimizer"]), lambda r: Quantity(r["throughput"]), index="opt")
 
 
 def step_cost(df: pd.DataFrame) -> pd.DataFrame | None:
@@ -65,12 +76,11 @@ def step_cost(df: pd.DataFrame) -> pd.DataFrame | None:
     if manual.empty:
         return None
     relative = steps.assign(rel=steps["time"] / steps["batch_size"].map(manual), opt=steps["optimizer"])
-    return pivot(relative, lambda r: f"{units.seconds(r['time'])} ({r['rel']:.2f}x)", index="opt")
+    return pivot(relative, lambda r: Quantity(r["time"], "s", Quantity(r["rel"], "x")), index="opt")
 
 
-def efficiency_cell(r: pd.Series) -> str:
-    share = r["efficiency"]
-    return units.sig3(r["gflops"]) + ("" if pd.isna(share) else f" ({units.percent(share)})")
+def efficiency_cell(r: pd.Series) -> Quantity:
+    return Quantity(r["gflops"], "", Quantity(r["efficiency"], "%"))
 
 
 def gflops(df: pd.DataFrame) -> pd.DataFrame:
@@ -81,13 +91,13 @@ def gflops(df: pd.DataFrame) -> pd.DataFrame:
 def memory(df: pd.DataFrame) -> pd.DataFrame | None:
     """Peak bytes each phase allocates above what was live before it; None for runs without the figure."""
     known = df[df["peak_memory_bytes"].notna()]
-    return None if known.empty else pivot(known, lambda r: units.bytes_(r["peak_memory_bytes"]))
+    return None if known.empty else pivot(known, lambda r: Quantity(r["peak_memory_bytes"], "B"))
 
 
 def optimizer_state(df: pd.DataFrame) -> pd.DataFrame:
     states = df[(df["optimizer"] != NONE) & df["optimizer_state_bytes"].notna()]
     per = states.groupby("optimizer", sort=True)["optimizer_state_bytes"].max()
-    return pd.DataFrame({"optimizer": per.index, "state": per.map(units.bytes_).to_numpy()})
+    return pd.DataFrame({"optimizer": per.index, "state": units.column(per, "B")})
 
 
 def noisy(df: pd.DataFrame) -> pd.DataFrame:
@@ -95,12 +105,10 @@ def noisy(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "case": flagged["case"],
-            "time": flagged["time"].map(units.seconds),
-            "95% interval": [
-                f"{units.seconds(lo)} .. {units.seconds(hi)}"
-                for lo, hi in zip(flagged["time_low"], flagged["time_high"], strict=True)
-            ],
-            "±": flagged["precision"].map(units.percent),
+            "time": units.column(flagged["time"], "s"),
+            "95% low": units.column(flagged["time_low"], "s"),
+            "95% high": units.column(flagged["time_high"], "s"),
+            "±": units.column(flagged["precision"], "±%"),
             "passes": flagged["passes"].astype(int),
             "rounds": flagged["rounds"].astype(int),
         }
@@ -131,6 +139,4 @@ def fact_text(value: object) -> str:
     """Nested facts (peak per device and thread count) as 'cpu/t2: peak 215, matmul 215, conv2d 180'."""
     if isinstance(value, dict):
         return "; ".join(f"{k}: {fact_text(v)}" for k, v in value.items())
-    if isinstance(value, float):
-        return units.sig3(value)
-    return str(value)
+    return units.text(value)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 
@@ -47,3 +50,81 @@ def bytes_(x: float) -> str:
         if abs(x) >= scale:
             return f"{sig3(x / scale)} {unit}"
     return f"{int(x)} B"
+
+
+def times(x: float) -> str:
+    """3.14159 -> '3.14x' (a ratio)."""
+    return f"{sig3(x)}x"
+
+
+def plus_minus(x: float) -> str:
+    return f"±{percent(x)}"
+
+
+def count(x: float) -> str:
+    return f"{x:,g}"
+
+
+# How each unit is written; the table cells name one of these, the renderers call it.
+FORMATS: dict[str, Callable[[float], str]] = {
+    "s": seconds,
+    "B": bytes_,
+    "%": percent,
+    "±%": plus_minus,
+    "x": times,
+    "": sig3,
+    "count": count,
+}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number in a table cell, kept a number until a renderer writes it: the page sorts by `value`
+    (a data-sort attribute) and chooses nothing from the text, so '2.00 KiB' sorts above '900 B'.
+    `note` is a second figure shown in brackets after it: an interval, a ratio, a share of the peak."""
+
+    value: float
+    unit: str = ""  # a key of FORMATS
+    note: Quantity | None = None
+
+
+def text(cell: object) -> str:
+    """A table cell as people read it; NaN and None (a figure that does not apply) are empty."""
+    if isinstance(cell, Quantity):
+        if not math.isfinite(cell.value):
+            return ""
+        shown = FORMATS[cell.unit](cell.value)
+        return shown if cell.note is None or not math.isfinite(cell.note.value) else f"{shown} ({text(cell.note)})"
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return ""
+    if isinstance(cell, float):
+        return sig3(cell)
+    return str(cell)
+
+
+def sort_key(cell: object) -> float | None:
+    """The number a cell sorts by; None for text (sorted as text) and for empty cells."""
+    if isinstance(cell, Quantity):
+        value: object = cell.value
+    elif isinstance(cell, numbers.Real) and not isinstance(cell, bool):
+        value = cell
+    else:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
+
+
+def column(
+    values: Iterable[float], unit: str = "", notes: Iterable[float] | None = None, note_unit: str = ""
+) -> list[Quantity]:
+    """A column of Quantity cells from plain numbers (and, optionally, the figure each shows in brackets)."""
+    values = list(values)
+    if notes is None:
+        return [Quantity(float(v), unit) for v in values]
+    return [Quantity(float(v), unit, Quantity(float(n), note_unit)) for v, n in zip(values, notes, strict=True)]
+
+
+def numeric(cells: list[object]) -> bool:
+    """Whether every cell that is not empty holds a number (and at least one does)."""
+    filled = [c for c in cells if text(c) != ""]
+    return bool(filled) and all(sort_key(c) is not None for c in filled)

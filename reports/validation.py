@@ -44,8 +44,8 @@ def table(checked: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "case": checked["case"],
-            "suite": checked["median"].map(units.seconds),
-            "reference": checked["reference_median"].map(units.seconds),
+            "suite": units.column(checked["median"], "s"),
+            "reference": units.column(checked["reference_median"], "s"),
             "suite / reference": checked["ratio"].map("{:.3f}".format),
             "tolerance": checked["tolerance"].map(lambda t: f"±{t:.0%}"),
             "verdict": checked["ok"].map({True: "ok", False: "OUT OF TOLERANCE"}),

@@ -7,16 +7,18 @@ Torch-free, as every report module: names come from bench.contract.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from bench.contract import DIMENSIONS, VARIANTS
+from bench.contract import DIMENSIONS, EAGER, VARIANTS
 from reports import tables, units
 from reports.document import Section, Table
 from reports.markdown import literal
 
-BASELINE = "eager"
+BASELINE = EAGER
+ADVICE_TITLE = "What to use on this machine"  # reports.recommend's section, when it has nothing of its own
 # A variant this much slower than eager on the train step (geometric mean) gets its own line.
 MUCH_SLOWER = 1.5
 MATCH = [d for d in DIMENSIONS if d != "variant"]
@@ -153,6 +155,16 @@ def recompiled_text(df: pd.DataFrame) -> list[str]:
 def headline(df: pd.DataFrame) -> list[str]:
     """The recommendation of each device and thread count that ran variants, for the report's first lines."""
     return [recommendation(found, label) for label, part in tables.groups(df) if not (found := speedups(part)).empty]
+
+
+def advice(section: Section | None, df: pd.DataFrame) -> Section | None:
+    """The recommendations (reports.recommend's section) with each group's variant line added."""
+    lines = headline(df)
+    if not lines:
+        return section
+    if section is None:
+        return Section(ADVICE_TITLE, lines)
+    return replace(section, text=[*section.text, *lines])
 
 
 def sections(df: pd.DataFrame) -> list[Section]:

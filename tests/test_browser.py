@@ -170,6 +170,12 @@ def test_run_report(browser: Any, results: Path) -> None:
     header = page.locator("table.data").nth(1).locator("thead th").nth(1)
     header.click()
     assert header.get_attribute("aria-sort") == "ascending"
+    # By the number each cell carries, not its text: bytes in KiB and MiB and B sort as bytes.
+    memory = page.locator("section", has=page.locator("h2", has_text="Memory per phase")).locator("table.data").first
+    memory.locator("thead th").nth(2).click()
+    keys = memory.evaluate("t => [...t.tBodies[0].rows].map(r => r.cells[2].getAttribute('data-sort'))")
+    numbers = [float(k) for k in keys if k is not None]
+    assert len(numbers) > 2 and numbers == sorted(numbers)
     page.close()
 
 

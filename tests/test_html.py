@@ -11,10 +11,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from reports import html, index
+from reports import html, index, units
 from reports.__main__ import main
 from reports.build import build
 from reports.document import Document, Figure, Section, Table
+from reports.units import Quantity
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "benchmark.json"
@@ -102,13 +103,15 @@ def test_tables_keep_their_cells_and_align_numbers(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
             "": ["forward", "train_step (sgd)"],
-            "batch 16": ["2.75 ms (IQR 92.8 µs)", "6.30 ms"],
-            "file": ["/a/very/long/path/to/benchmark.json", "-"],
+            "batch 16": [Quantity(2.75e-3, "s", Quantity(0.021, "±%")), Quantity(6.3e-3, "s")],
+            "file": ["/a/very/long/path/to/benchmark.json", float("nan")],
         }
     )
     page = html.render(one_section_doc(tables=[Table(frame, "latency")]), tmp_path)
-    for cell in ("forward", "train_step (sgd)", "batch 16", "2.75 ms (IQR 92.8 µs)", "latency"):
+    for cell in ("forward", "train_step (sgd)", "batch 16", "2.75 ms (±2.1%)", "6.30 ms", "latency"):
         assert cell in page
+    # The number itself travels with its text: the sort reads it, nothing parses "2.75 ms" back.
+    assert '<td data-sort="0.00275">2.75 ms (±2.1%)</td>' in page and "<td></td>" in page
     assert "#t1 td:nth-child(2), #t1 th:nth-child(2) { text-align: right;" in page
     assert "#t1 td:nth-child(1)" not in page and "#t1 td:nth-child(3), " not in page
     assert "#t1 td:nth-child(3) { overflow-wrap: anywhere; }" in page  # long paths break, short words do not
@@ -124,9 +127,22 @@ def test_raw_files_are_linked_relatively(tmp_path: Path) -> None:
     for name in ("benchmark.json", "results.csv", "report.md"):
         (tmp_path / name).write_text("x")
     (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "a.pt.trace.json").write_text("{}")
+    (tmp_path / "plots").mkdir()  # empty: nothing to follow, not listed
     page = html.render(one_section_doc(), tmp_path)
     for href in ("benchmark.json", "results.csv", "report.md", "traces/"):
         assert f'href="{href}"' in page
+    assert "plots/" not in page
+
+
+def test_numbers_sort_by_value_not_by_their_text(tmp_path: Path) -> None:
+    """'2.00 KiB' is more than '900 B': the cells carry 2048 and 900, whatever their units read."""
+    frame = pd.DataFrame({"phase": ["a", "b", "c"], "memory": units.column([2048, 900, 3 * 2**20], "B")})
+    page = html.render(one_section_doc(tables=[Table(frame)]), tmp_path)
+    keys = [float(k) for k in re.findall(r'data-sort="([^"]+)"', page)]
+    assert keys == [2048, 900, 3 * 2**20]
+    assert ">2.00 KiB<" in page and ">900 B<" in page and ">3.00 MiB<" in page
+    assert "#t1 td:nth-child(2), #t1 th:nth-child(2) { text-align: right;" in page
 
 
 def test_build_writes_report_html_and_the_index(tmp_path: Path) -> None:

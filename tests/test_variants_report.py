@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from reports import variants
+from reports.document import Section
 
 
 def rows(variant: str, seconds: dict[tuple[str, int], float], **extra: object) -> list[dict[str, object]]:
@@ -78,7 +79,10 @@ def test_baseline_is_eager_or_the_first_variant_present(frame: pd.DataFrame) -> 
     assert set(variants.baseline(frame[frame["variant"] != "eager"])["variant"]) == {"compile"}
 
 
-def test_the_recommendation_leads_the_report(frame: pd.DataFrame) -> None:
+def test_the_recommendation_joins_the_advice(frame: pd.DataFrame) -> None:
     (line,) = variants.headline(frame)
     assert line == variants.recommendation(variants.speedups(frame), "cpu, 2 threads")
-    assert variants.headline(frame[frame["variant"] == "eager"]) == []
+    advice = variants.advice(Section("What to use on this machine", ["intro", "batch"]), frame)
+    assert advice is not None and advice.text == ["intro", "batch", line]
+    assert variants.advice(None, frame) == Section(variants.ADVICE_TITLE, [line])
+    assert variants.advice(None, frame[frame["variant"] == "eager"]) is None

@@ -145,11 +145,35 @@ def machine_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def hardware(source: Source) -> tuple[object, ...]:
+    facts = source.run.facts
+    return facts.get("hostname"), facts.get("cpu_model"), tuple(g.get("name") for g in facts.get("gpus") or [])
+
+
+def same_machine_lines(sources: Sequence[Source], table: pd.DataFrame) -> list[str]:
+    """Runs of one machine: no run is a faster machine. What differs is when they ran (the machine's load and
+    speed then) and the settings listed below; the ratio is stated as that, not as a speedup of hardware."""
+    host = literal(sources[0].run.facts.get("hostname") or "?")
+    lines = [
+        f"**Same machine** ({host}, same CPU and GPU) in every run: the differences below are the machine's state "
+        "when each run was taken (load, clock, what else ran) and any setting that differs, not faster hardware"
+    ]
+    for _, r in summary(table).iterrows():
+        counts = ", ".join(f"{int(r.get(v, 0))} {v}" for v in (FASTER, SLOWER, SAME))
+        lines.append(
+            f"**{literal(r['machine'])}** against the baseline: time ratio {times(1 / r['geomean_speedup'])} "
+            f"(geometric mean over {int(r['cases'])} shared cases; {counts})"
+        )
+    return lines
+
+
 def headline(
     sources: Sequence[Source], baseline: int, table: pd.DataFrame, partial: int, extra: list[str]
 ) -> list[str]:
     base = sources[baseline]
-    lines = [f"Baseline: **{literal(base.label)}** ({literal(base.run.path)})", *machine_lines(table)]
+    one_machine = len({hardware(s) for s in sources}) == 1
+    found = same_machine_lines(sources, table) if one_machine else machine_lines(table)
+    lines = [f"Baseline: **{literal(base.label)}** ({literal(base.run.path)})", *found]
     lines += differences(sources) + conditions(sources)
     if partial:
         lines.append(f"{partial} cases are not in every run: listed under *Cases not in every run*")

@@ -1,0 +1,139 @@
+"""The report's first lines: the answer to the question the run's selection asks.
+
+With a train step: the fastest configuration per device and thread count; with the optimizer step alone:
+the fastest implementation; with forward or backward alone: the batch size that processes the most samples
+per second. Each winner comes with its lead over the runner-up (reports.margin); a lead inside the noise
+is said to be too close to call, and a noisy figure is called noisy. Then, for every other dimension the
+run varied (threads, loss ...), what it buys or costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+
+from bench.contract import DIMENSIONS, PHASES
+from reports import units
+from reports.frame import NOISY_PRECISION
+from reports.margin import Rounds, describe, ranked
+from reports.markdown import literal
+
+# What a user picks among for a given device and thread count; every other dimension is a condition the
+# figures are told apart by. A dimension added to bench.contract.Case is a choice unless listed here.
+CONDITIONS = ("device", "threads", "loss", "phase")
+CHOICES = tuple(d for d in DIMENSIONS if d not in CONDITIONS)
+GROUP = ("device", "threads")
+
+
+def lead_phase(df: pd.DataFrame) -> str | None:
+    """The phase the run is about: the train step when timed, else the optimizer step, else the last phase."""
+    present = set(df["phase"])
+    for phase in ("train_step", "step", *reversed(PHASES)):
+        if phase in present:
+            return phase
+    return None
+
+
+def measure(phase: str) -> str:
+    """The optimizer step does not depend on the batch: ranked by time, the others by samples/s."""
+    return "time" if phase == "step" else "throughput"
+
+
+def candidates(df: pd.DataFrame, phase: str) -> pd.DataFrame:
+    rows = df[(df["phase"] == phase) & df["time"].notna()]
+    if phase == "step":  # the same work at every batch size: the largest, as the step-cost plot shows
+        rows = rows[rows["batch_size"] == rows.groupby(list(GROUP))["batch_size"].transform("max")]
+    return rows
+
+
+def varying(rows: pd.DataFrame, dims: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(d for d in dims if rows[d].nunique() > 1)
+
+
+def group_label(keys: tuple[object, ...], dims: tuple[str, ...]) -> str:
+    """'cpu, 1 thread', 'cpu, 2 threads, cross_entropy'."""
+    row = dict(zip(dims, keys, strict=True))
+    return literal(", ".join(describe(row, (d,)) for d in dims))
+
+
+def figure_text(row: pd.Series, phase: str) -> str:
+    """'**221 samples/s** (72.5 ms per train step; noisy: ±11%)'."""
+    per = f"{units.seconds(row['time'])} per {phase.replace('_', ' ')}"
+    noise = f"noisy: ±{units.percent(row['precision'])}" if row["precision"] > NOISY_PRECISION else ""
+    if measure(phase) == "time":
+        return f"**{per}**" + (f" ({noise})" if noise else "")
+    return f"**{units.sig3(row['throughput'])} samples/s** ({per}{'; ' + noise if noise else ''})"
+
+
+def fastest(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
+    """One line per device and thread count (and loss, where several): the fastest choice and its lead."""
+    phase = lead_phase(df)
+    if phase is None:
+        return
+    rows = candidates(df, phase)
+    groups = (*GROUP, *varying(rows, ("loss",)))
+    # The step does not depend on the batch size: its winner is named without one.
+    shown = varying(rows, tuple(c for c in CHOICES if phase != "step" or c != "batch_size"))
+    choices = tuple(c for c in CHOICES if c == "optimizer" or c in shown)
+    what = "train step" if phase == "train_step" else ("optimizer step" if phase == "step" else phase)
+    for keys, group in rows.groupby(list(groups), sort=True):
+        order = ranked(group, measure(phase))
+        best = order[0]
+        label = f"**{group_label(keys, groups)}**"
+        name = literal(describe(best, choices))
+        if len(order) == 1:
+            yield f"{label}: {what}, {name}: {figure_text(best, phase)}"
+            continue
+        runner = order[1]
+        lead = rounds.margin(best, runner)
+        other = literal(describe(runner, choices))
+        if lead.real:
+            yield f"{label}: fastest {what} is {name}, {figure_text(best, phase)}: {lead.text()} than {other}"
+        else:
+            yield f"{label}: no single fastest {what}: {lead.sentence(name, other)}; {name}: {figure_text(best, phase)}"
+
+
+def trade_offs(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
+    """For each other dimension the run varied (threads, loss ...): the best choice at each of its values,
+    compared at the same settings otherwise."""
+    phase = lead_phase(df)
+    if phase is None:
+        return
+    rows = candidates(df, phase)
+    for dim in varying(rows, tuple(d for d in DIMENSIONS if d not in (*CHOICES, "device", "phase"))):
+        for device, part in rows.groupby("device", sort=True):
+            best = ranked(part, measure(phase))[0]
+            same = part
+            for other in DIMENSIONS:
+                if other not in (dim, "device"):
+                    same = same[same[other] == best[other]]
+            yield from compare_values(dim, str(device), ranked(same, measure(phase)), rounds)
+
+
+def compare_values(dim: str, device: str, order: list[pd.Series], rounds: Rounds) -> Iterator[str]:
+    """The best value of `dim` against the worst, the rest of the case held at the device's best."""
+    if len(order) < 2:
+        return
+    best, worst = order[0], order[-1]
+    lead = rounds.margin(best, worst)
+    setting = literal(describe(best, tuple(d for d in ("phase", *CHOICES, "loss", "threads") if d != dim)))
+    ours, theirs = literal(describe(best, (dim,))), literal(describe(worst, (dim,)))
+    yield f"**{dim}** on {literal(device)} ({setting}): {lead.sentence(ours, theirs)}"
+
+
+def noise_line(df: pd.DataFrame) -> list[str]:
+    """When most figures are noisy, say so first: the winners named below may not hold on a re-run."""
+    noisy = int(df["noisy"].sum())
+    if not len(df) or noisy * 2 <= len(df):
+        return []
+    return [
+        f"**Most figures are noisy** ({noisy} of {len(df)} have a 95% interval wider than ±{NOISY_PRECISION:.0%}): "
+        "a winner is named below only where its lead clears the noise; re-run on a quieter machine, with "
+        "`--threads 1`, or with `--precision 2%`"
+    ]
+
+
+def lines(df: pd.DataFrame, rounds: Rounds) -> list[str]:
+    """The answer lines, noisiest caveat first."""
+    return [*noise_line(df), *fastest(df, rounds), *trade_offs(df, rounds)]

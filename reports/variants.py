@@ -87,20 +87,17 @@ def summary_table(found: pd.DataFrame) -> pd.DataFrame:
 
 def break_even(found: pd.DataFrame) -> pd.DataFrame:
     """Compiled train steps: compile time (cold, warm) and the steps after which the cold compile is paid
-    back by the time each step saves against eager; none where a step saves nothing."""
+    back by the time each step saves against eager; none where the step is not surely faster (its speedup's
+    interval reaches 1): a saving inside the noise would give a break-even that is noise too."""
     steps = found[(found["phase"] == "train_step") & found["compile_cold_seconds"].notna()]
     saved = steps["time_eager"] - steps["time"]
-    return steps.assign(
-        saved=saved,
-        break_even=np.where(
-            saved > 0, np.ceil(steps["compile_cold_seconds"].astype(float) / saved.where(saved > 0)), np.nan
-        ),
-    )
+    sure = saved.where(steps["speedup_low"] > 1)
+    return steps.assign(saved=saved, break_even=np.ceil(steps["compile_cold_seconds"].astype(float) / sure))
 
 
 def compile_table(paid: pd.DataFrame) -> pd.DataFrame:
     def steps(n: float) -> str:
-        return "never (no faster)" if not math.isfinite(n) else f"{int(n):,} steps"
+        return "never (not surely faster)" if not math.isfinite(n) else f"{int(n):,} steps"
 
     return pd.DataFrame(
         {
@@ -132,8 +129,8 @@ def recommendation(found: pd.DataFrame, label: str) -> str:
     for variant, part in steps.groupby("variant", sort=False):
         mean = geomean(part["speedup"])
         if mean < 1 / MUCH_SLOWER:
-            why = " (this CPU has no bf16 instructions)" if no_bf16_instructions(part) else ""
-            parts.append(f"{literal(variant)} is {units.sig3(1 / mean)}x slower here{why}")
+            why = "; this CPU has no bf16 instructions" if no_bf16_instructions(part) else ""
+            parts.append(f"{literal(variant)} is {units.sig3(1 / mean)}x slower here (geometric mean{why})")
     return f"**On this machine ({literal(label)})**: " + "; ".join(parts) + "."
 
 

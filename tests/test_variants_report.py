@@ -56,13 +56,13 @@ def test_break_even_is_cold_compile_over_the_time_each_step_saves(frame: pd.Data
     assert paid.loc[16, "break_even"] == math.ceil(30.0 / 0.010)
     assert math.isnan(float(paid.loc[64, "break_even"]))  # type: ignore[arg-type]  # no faster at batch 64: never pays back
     table = variants.compile_table(paid.reset_index())
-    assert list(table["pays for itself after"]) == ["3,000 steps", "never (no faster)"]
+    assert list(table["pays for itself after"]) == ["3,000 steps", "never (not surely faster)"]
 
 
 def test_the_recommendation_names_the_best_and_the_much_slower(frame: pd.DataFrame) -> None:
     line = variants.recommendation(variants.speedups(frame), "cpu, 2 threads")
     assert "compile, 1.33x on the train step at batch 16" in line
-    assert "bf16 is 25.0x slower here (this CPU has no bf16 instructions)" in line
+    assert "bf16 is 25.0x slower here (geometric mean; this CPU has no bf16 instructions)" in line
 
 
 def test_no_section_without_eager_and_another_variant(frame: pd.DataFrame) -> None:

@@ -25,7 +25,8 @@ import nox
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"  # the thin venvs are cheap, but there is no need to rebuild them
 
-PYPROJECT = nox.project.load_toml("pyproject.toml")
+HERE = Path(__file__).resolve().parent  # tests import this file from wherever pytest runs
+PYPROJECT = nox.project.load_toml(HERE / "pyproject.toml")
 TORCH = os.environ.get("NETBENCH_TORCH", "torch==2.13.0")
 SHARED = Path(".nox", "shared")
 STAMP = SHARED / "netbench.json"  # what .nox/shared was built with: rebuilt or extended when that changes
@@ -60,16 +61,21 @@ def shared_env(session: nox.Session, *groups: str) -> Path:
     if stamp.get("requirements") != reqs:
         session.run(python, "-m", "pip", "install", "--disable-pip-version-check", *reqs, external=True)
         STAMP.write_text(json.dumps({"python": sys.version, "groups": wanted, "requirements": reqs}, indent=1))
-    return Path(session.run(python, "-c", SITE, silent=True, external=True).strip())
+    return Path(output(session, python, "-c", SITE, external=True))
 
 
 SITE = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 
 
+def output(session: nox.Session, *args: str, external: bool = False) -> str:
+    """What a command printed; nox shows it only when it fails."""
+    return str(session.run(*args, silent=True, external=external)).strip()
+
+
 def see_shared(session: nox.Session, site: Path) -> None:
     """Put .nox/shared's packages on the session venv's path, after its own: what the session installed itself
     (compat's pytest) wins over the shared copy."""
-    own = Path(session.run("python", "-c", SITE, silent=True).strip())
+    own = Path(output(session, "python", "-c", SITE))
     (own / "netbench-shared.pth").write_text(f"{site.resolve()}\n")
 
 
@@ -200,10 +206,10 @@ COMPAT_TESTS = ("tests/test_bench_smoke.py", "tests/test_incomplete.py")
 
 
 @nox.session
-@nox.parametrize("end", list(ENDS))
+@nox.parametrize("end", list(ENDS), ids=list(ENDS))
 def compat(session: nox.Session, end: str) -> None:
     """The lowest and the newest supported pytest + pytest-benchmark: a quick real bench and the plugin's end-to-end
-    tests with each (`nox -s compat`; one end: nox -s "compat(end='lowest')")."""
+    tests with each (`nox -s compat`; one end: `nox -s "compat(lowest)"`)."""
     if session.venv_backend == "none":
         session.error("compat installs the versions it tests: it cannot run under --no-venv")
     session.install(*ENDS[end])  # into the session venv, before it sees .nox/shared: these win
@@ -228,7 +234,7 @@ RECIPE_TESTS = ("-k", "bench_smoke or workflow or tensorboard or test_cli", "-p"
 
 def recipe_wheels() -> list[str]:
     """The packages in the README's `pip install --no-index --find-links ./wheels ...` line."""
-    text = Path("README.md").read_text().split(RECIPE_HEADING, 1)[1]
+    text = (HERE / "README.md").read_text().split(RECIPE_HEADING, 1)[1]
     line = next(ln for ln in text.splitlines() if "pip install --no-index --find-links ./wheels" in ln)
     return shlex.split(line.split("./wheels", 1)[1])
 
@@ -261,9 +267,9 @@ def offline(session: nox.Session) -> None:
     box, wheels, pins = tmp / "box", tmp / "wheels", tmp / "pins.txt"
     session.run(sys.executable, "-m", "venv", "--clear", str(box), external=True)
     python = str(bin_python(box))
-    box_site = Path(session.run(python, "-c", SITE, silent=True, external=True).strip())
+    box_site = Path(output(session, python, "-c", SITE, external=True))
     # torch "preinstalled": its files and its dependencies' linked in from .nox/shared, nothing else.
-    for top in session.run(str(bin_python(SHARED)), "-c", TORCH_FILES, silent=True, external=True).split():
+    for top in output(session, str(bin_python(SHARED)), "-c", TORCH_FILES, external=True).split():
         if not (box_site / top).exists():  # the venv's own pip and setuptools stay
             (box_site / top).symlink_to(site / top)
     pins.write_text("\n".join(RECIPE_PINS) + "\n")

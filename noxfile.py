@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -240,10 +241,12 @@ def recipe_wheels() -> list[str]:
     return shlex.split(line.split("./wheels", 1)[1])
 
 
+# Run by .nox/shared's Python: the top-level entries of site-packages that torch and its dependencies own, less the
+# distributions named as arguments (those the "box" has already: its own pip and setuptools).
 TORCH_FILES = """
 import importlib.metadata as md, sys
 from packaging.requirements import Requirement
-todo, seen, tops = ["torch"], set(), set()
+todo, seen, tops = ["torch"], set(sys.argv[1:]), set()
 while todo:
     dist = md.distribution(todo.pop())
     if dist.metadata["Name"].lower() in seen:
@@ -256,6 +259,7 @@ while todo:
             todo.append(req.name)
 print("\\n".join(sorted(tops)))
 """
+DISTRIBUTIONS = "import importlib.metadata as md; print(*{d.metadata['Name'].lower() for d in md.distributions()})"
 
 
 @nox.session(default=False, venv_backend="none")  # it builds its own Python: the "GPU box"
@@ -270,9 +274,9 @@ def offline(session: nox.Session) -> None:
     python = str(bin_python(box))
     box_site = Path(output(session, python, "-c", SITE, external=True))
     # torch "preinstalled": its files and its dependencies' linked in from .nox/shared, nothing else.
-    for top in output(session, str(bin_python(SHARED)), "-c", TORCH_FILES, external=True).split():
-        if not (box_site / top).exists():  # the venv's own pip and setuptools stay
-            (box_site / top).symlink_to(site / top)
+    own = output(session, python, "-c", DISTRIBUTIONS, external=True).split()
+    for top in output(session, str(bin_python(SHARED)), "-c", TORCH_FILES, *own, external=True).split():
+        (box_site / top).symlink_to(site / top)
     pins.write_text("\n".join(RECIPE_PINS) + "\n")
     env = {"PIP_CONSTRAINT": str(pins), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     # On a machine with network: pip download -d wheels ...
@@ -287,6 +291,8 @@ def offline(session: nox.Session) -> None:
     root = f"--results-root={tmp / 'results'}"
     session.run(*nox_cmd, "-s", "bench", "--", "--quick", root, env=offline_env, external=True)
     session.run(*nox_cmd, "-s", "tests", "--", *RECIPE_TESTS, *session.posargs, env=offline_env, external=True)
+    for folder in (box, wheels):  # 0.9 GB; kept when a step failed, to look into
+        shutil.rmtree(folder)
 
 
 # The CPU/GPU crossover: the same cases on both devices up to batch 4096; three passes keep the CPU's large

@@ -12,9 +12,11 @@ import random
 import signal
 import time
 from collections.abc import Callable, Generator, Iterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
+from packaging.version import Version
 
 from bench.allocator import pin_heap
 from bench.canary import Canary
@@ -115,10 +117,24 @@ def budget(config: pytest.Config) -> Budget:
     )
 
 
+def version_clash(pytest_version: str, benchmark_version: str) -> str | None:
+    """Why this pair cannot run, or None. pytest 9.2 dropped the private `_nodeid` that pytest-benchmark read
+    before 5.3.1: every case would error. A preinstalled stack (`nox --no-venv`) is not checked by pip."""
+    if Version(pytest_version) >= Version("9.2") and Version(benchmark_version) < Version("5.3.1"):
+        return (
+            f"pytest-benchmark {benchmark_version} does not work with pytest {pytest_version} (every case fails on "
+            "'_nodeid'): install pytest-benchmark>=5.3.1, or pytest<9.2"
+        )
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     opt = config.getoption
     if not config.pluginmanager.hasplugin("benchmark"):
         raise pytest.UsageError("the benchmarks need pytest-benchmark's plugin: drop -p no:benchmark")
+    clash = version_clash(pytest.__version__, version("pytest-benchmark"))
+    if clash is not None:
+        raise pytest.UsageError(clash)
     # Runs before pytest-benchmark reads its options (its pytest_configure is trylast).
     if not given(config, "--benchmark-min-time"):
         config.option.benchmark_min_time = MIN_ROUND_TIME

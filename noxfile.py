@@ -32,9 +32,6 @@ PYPROJECT = nox.project.load_toml(HERE / "pyproject.toml")
 TORCH = os.environ.get("NETBENCH_TORCH", "torch==2.13.0")
 SHARED = HERE / ".nox" / "shared"
 STAMP = SHARED / "netbench.json"  # what .nox/shared was built with: rebuilt or extended when that changes
-# reports still imports bench.case (and so torch) on this branch; once it imports only the torch-free contract
-# module (issue 11, point 2), compare and report need the `reports` group alone: set this to False.
-REPORTS_NEED_TORCH = True
 
 
 def bin_python(env: Path) -> Path:
@@ -91,9 +88,8 @@ def install(session: nox.Session, *groups: str) -> str:
 
 
 def install_reports(session: nox.Session) -> str:
-    """The Python for `python -m reports`: the light `reports` group in the session's own venv."""
-    if REPORTS_NEED_TORCH:
-        return install(session, "reports")
+    """The Python for `python -m reports`: the light `reports` group in the session's own venv, no torch
+    (reports/ imports only bench.contract, bench.files and bench.run of bench; tests/test_contract.py checks)."""
     if session.venv_backend == "none":
         return sys.executable
     session.install(*nox.project.dependency_groups(PYPROJECT, "reports"))

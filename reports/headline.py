@@ -127,10 +127,13 @@ def noise_line(df: pd.DataFrame) -> list[str]:
     noisy = int(df["noisy"].sum())
     if not len(df) or noisy * 2 <= len(df):
         return []
+    remedies = ["on a quieter machine", "with `--precision 2%`"]
+    if set(df["threads"]) != {1}:  # one thread is the steadiest; no use suggesting it to a run that had it
+        remedies.insert(1, "with `--threads 1`")
     return [
         f"**Most figures are noisy** ({noisy} of {len(df)} have a 95% interval wider than ±{NOISY_PRECISION:.0%}): "
-        "a winner is named below only where its lead clears the noise; re-run on a quieter machine, with "
-        "`--threads 1`, or with `--precision 2%`"
+        f"a winner is named below only where its lead clears the noise; re-run {', '.join(remedies[:-1])}, or "
+        f"{remedies[-1]}"
     ]
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from bench.contract import case_id
-from reports import plots
+from reports import headline, plots
 from reports.__main__ import main
 from reports.build import build
 from reports.frame import tidy
@@ -218,3 +219,11 @@ def test_breakdown_legend_lists_only_the_parts_drawn(tmp_path: Path) -> None:
     legend = ax.get_legend()
     assert legend is not None
     assert sorted(t.get_text() for t in legend.get_texts()) == ["forward", "train_step measured"]
+
+
+@pytest.mark.parametrize(("threads", "suggested"), [((1, 1), False), ((1, 2), True), ((2, 2), True)])
+def test_the_noise_line_suggests_one_thread_only_to_runs_with_more(threads: tuple[int, int], suggested: bool) -> None:
+    frame = pd.DataFrame({"noisy": [True, True], "threads": list(threads)})
+    (line,) = headline.noise_line(frame)
+    assert line.startswith("**Most figures are noisy** (2 of 2")
+    assert ("--threads 1" in line) is suggested and "--precision 2%" in line

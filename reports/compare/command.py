@@ -134,10 +134,15 @@ def conditions(sources: Sequence[Source]) -> list[str]:
     return [f"**{literal(s.label)}**: {literal(w)}" for s in sources for w in noise_warnings(s.run.facts)]
 
 
+def verdict_counts(row: pd.Series) -> str:
+    """'3 faster, 0 slower, 15 no significant difference' for one machine's row of the summary."""
+    return ", ".join(f"{int(row.get(v, 0))} {v}" for v in (FASTER, SLOWER, SAME))
+
+
 def machine_lines(table: pd.DataFrame) -> list[str]:
     lines = []
     for _, r in summary(table).iterrows():
-        counts = ", ".join(f"{int(r.get(v, 0))} {v}" for v in (FASTER, SLOWER, SAME))
+        counts = verdict_counts(r)
         lines.append(
             f"**{literal(r['machine'])}**: geometric-mean speedup {times(r['geomean_speedup'])} "
             f"over {int(r['cases'])} shared cases ({counts})"
@@ -159,7 +164,7 @@ def same_machine_lines(sources: Sequence[Source], table: pd.DataFrame) -> list[s
         "when each run was taken (load, clock, what else ran) and any setting that differs, not faster hardware"
     ]
     for _, r in summary(table).iterrows():
-        counts = ", ".join(f"{int(r.get(v, 0))} {v}" for v in (FASTER, SLOWER, SAME))
+        counts = verdict_counts(r)
         lines.append(
             f"**{literal(r['machine'])}** against the baseline: time ratio {times(1 / r['geomean_speedup'])} "
             f"(geometric mean over {int(r['cases'])} shared cases; {counts})"

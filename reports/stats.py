@@ -11,9 +11,11 @@ rounds within each chosen pass, and take the estimator of the pooled draw.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 SEED = 20240601  # fixed: the same inputs give the same intervals, run after run
 RESAMPLES = 1000
@@ -135,6 +137,8 @@ def compare_rounds(
     return Comparison(base_time, time, time / base_time, low, high, p, verdict(low, high, min_effect))
 
 
-def geometric_mean(values: np.ndarray) -> float:
-    """The mean of ratios that treats x2 and x0.5 symmetrically."""
-    return float(np.exp(np.mean(np.log(np.asarray(values, dtype=float)))))
+def geometric_mean(values: ArrayLike) -> float:
+    """The mean of ratios that treats x2 and x0.5 symmetrically, over the finite ratios above 0 (nan if none)."""
+    ratios = np.asarray(values, dtype=float)
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    return float(np.exp(np.mean(np.log(ratios)))) if len(ratios) else math.nan

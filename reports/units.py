@@ -53,8 +53,8 @@ def bytes_(x: float) -> str:
 
 
 def times(x: float) -> str:
-    """3.14159 -> '3.14x' (a ratio)."""
-    return f"{sig3(x)}x"
+    """3.14159 -> '3.14x' (a ratio); 'n/a' where there is none (nan)."""
+    return f"{sig3(x)}x" if math.isfinite(x) else "n/a"
 
 
 def plus_minus(x: float) -> str:

@@ -16,6 +16,7 @@ from bench.contract import DIMENSIONS, EAGER, VARIANTS
 from reports import tables, units
 from reports.document import Section, Table
 from reports.markdown import literal
+from reports.stats import geometric_mean
 
 BASELINE = EAGER
 ADVICE_TITLE = "What to use on this machine"  # reports.recommend's section, when it has nothing of its own
@@ -48,17 +49,8 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def geomean(values: pd.Series) -> float:
-    values = values[np.isfinite(values) & (values > 0)]
-    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
-
-
-def times(x: float) -> str:
-    return f"{units.sig3(x)}x" if math.isfinite(x) else "n/a"
-
-
 def speedup_cell(r: pd.Series) -> str:
-    return f"{times(r['speedup'])} [{units.sig3(r['speedup_low'])}-{units.sig3(r['speedup_high'])}]"
+    return f"{units.times(r['speedup'])} [{units.sig3(r['speedup_low'])}-{units.sig3(r['speedup_high'])}]"
 
 
 def speedup_table(found: pd.DataFrame) -> pd.DataFrame:
@@ -76,9 +68,9 @@ def summary_table(found: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "variant": variant,
-                "geometric mean, all phases": times(geomean(part["speedup"])),
-                "train step": times(geomean(steps["speedup"])),
-                "train step memory vs eager": times(geomean(steps["memory_ratio"])),
+                "geometric mean, all phases": units.times(geometric_mean(part["speedup"])),
+                "train step": units.times(geometric_mean(steps["speedup"])),
+                "train step memory vs eager": units.times(geometric_mean(steps["memory_ratio"])),
                 "cases": len(part),
             }
         )
@@ -122,12 +114,13 @@ def recommendation(found: pd.DataFrame, label: str) -> str:
     if len(faster):
         best = faster.iloc[0]
         parts = [
-            f"{literal(best['variant'])}, {times(best['speedup'])} on the train step at batch {best['batch_size']}"
+            f"{literal(best['variant'])}, {units.times(best['speedup'])} on the train step "
+            f"at batch {best['batch_size']}"
         ]
     else:
         parts = ["no variant is surely faster than eager on the train step"]
     for variant, part in steps.groupby("variant", sort=False):
-        mean = geomean(part["speedup"])
+        mean = geometric_mean(part["speedup"])
         if mean < 1 / MUCH_SLOWER:
             why = "; this CPU has no bf16 instructions" if no_bf16_instructions(part) else ""
             parts.append(f"{literal(variant)} is {units.sig3(1 / mean)}x slower here (geometric mean{why})")

@@ -18,6 +18,7 @@ def test_phase(
     netbench: tuple[Sampler, Canary, dict[str, RecordingClock]],
 ) -> None:
     sampler, canary, clocks = netbench
-    canary.sample()  # between cases, all through the run: the machine's speed over time
+    if canary.due():  # between cases, all through the run: the machine's speed over time
+        canary.sample()
     with torch_threads(case.threads):
         sampler.run_pass(benchmark, case, pass_index, clocks[case.device])

@@ -4,6 +4,7 @@ passes, and an interrupted run is saved as incomplete without moving `latest`.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench.canary import INTERVAL
 from bench.contract import SCHEMA_VERSION
 from tests.conftest import REPO, finish, start_bench
 
@@ -69,10 +71,13 @@ def test_the_run_records_passes_seed_and_canary(runs: dict) -> None:
     assert section["schema"] == SCHEMA_VERSION
     assert (section["passes"], section["seed"], section["interrupted"]) == (3, 7, None)
     canary = section["canary"]
-    # before every case of every pass, and once more after the peak is probed again at the end
-    assert len(canary["seconds"]) == len(canary["stamps"]) == 6 * 3 + 1
+    # between cases once INTERVAL has passed since the last sample, and once more after the peak is
+    # probed again at the end
+    stamps = canary["stamps"]
+    assert 3 <= len(canary["seconds"]) == len(stamps) <= 6 * 3 + 1
     assert all(s > 0 for s in canary["seconds"])
-    assert canary["stamps"] == sorted(canary["stamps"])
+    assert stamps == sorted(stamps)
+    assert all(later - earlier >= INTERVAL for earlier, later in itertools.pairwise(stamps[:-1]))
 
 
 def test_passes_run_one_after_another(runs: dict) -> None:

@@ -7,7 +7,7 @@ import torch
 
 from bench.contract import NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
 from bench.optimizer import UnsupportedOptimizer
-from bench.workload import Plan, Workload, count_flops
+from bench.workload import Plan, Workload, count_flops, flops_per_sample
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
@@ -145,6 +145,14 @@ def test_train_step_flops_per_sample() -> None:
     assert flops("train_step") / MEGA == pytest.approx(84.9, rel=0.005)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "manual"])
+def test_one_flop_count_serves_every_optimizer(optimizer: str) -> None:
+    # flops_per_sample counts each phase once, with SGD: no optimizer's update is a convolution or matmul.
+    assert flops("train_step", optimizer=optimizer) == flops("train_step", optimizer="sgd")
+    case = Case(device="cpu", batch_size=8, phase="train_step", optimizer=optimizer, loss="mse", threads=1)
+    assert flops_per_sample(case) == flops("train_step", optimizer=optimizer)
+
+
 def test_backward_flops_are_the_rest_of_the_train_step() -> None:
     assert flops("backward") == flops("train_step") - flops("forward")
 
@@ -176,3 +184,19 @@ def test_step_rounds_stay_finite() -> None:
     for _ in range(3000):
         plan.run_round()
     assert torch.isfinite(w.compute_loss()).all()
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_only_the_train_step_carries_its_weights_to_the_next_round(phase: str) -> None:
+    # The sampler checks for diverged weights after each pass only where a round's weights are the next
+    # round's; every other phase must leave the next round the same weights as the last (with SGD: Adam's
+    # moments move on from step round to step round, but each starts from the same weights and stays finite).
+    w = workload(phase, optimizer="sgd")
+    w.warm_up()
+    plan = w.plan(phase)
+    after = []
+    for _ in range(2):
+        plan.run_round()
+        after.append([p.detach().clone() for p in w.params])
+    same = all(torch.equal(a, b) for a, b in zip(*after, strict=True))
+    assert plan.carries_weights == (phase == "train_step") == (not same)

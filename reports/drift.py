@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 
 from reports import figures, units
 from reports.document import Figure, Section, Table
-from reports.frame import FIGURE_NAME, NOISY_PRECISION
+from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE, NOISY_PRECISION
 from reports.load import Run
 from reports.markdown import literal
 from reports.stats import CONFIDENCE
@@ -87,7 +87,7 @@ def section(run: Run, df: pd.DataFrame, out: Path, plot_name: str) -> Section:
     info = run.netbench
     passes, target = info.get("passes"), info.get("precision_target")
     text = [
-        f"Each figure is the {FIGURE_NAME} (10th percentile) of the case's rounds, pooled over "
+        f"Each figure is the {FIGURE_NAME} ({FIGURE_PERCENTILE} percentile) of the case's rounds, pooled over "
         f"{passes or 1} interleaved passes (seed {info.get('seed', '?')}); its {CONFIDENCE:.0%} interval is a "
         "bootstrap over the passes, then the rounds within each, so it includes how much the machine moved "
         "between passes, not only the spread within one burst. README, *How figures are made*, says why."
@@ -118,7 +118,7 @@ def section(run: Run, df: pd.DataFrame, out: Path, plot_name: str) -> Section:
     if moved is not None:
         text.append(
             f"Machine speed varied {units.percent(moved)} during this run (drift canary: "
-            f"{literal(str(info['canary'].get('probe', 'a fixed probe')))}, timed before every case of every pass; "
+            f"{literal(str(info['canary'].get('probe', 'a fixed probe')))}, timed between cases all through the run; "
             "5th to 95th percentile of its time over its median). The figures are not corrected by it: "
             "dividing each round by the canary's speed at that moment made A/A runs agree less, not more."
         )

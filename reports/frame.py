@@ -60,7 +60,8 @@ def row(bench: dict[str, Any]) -> dict[str, Any]:
 
 
 FIGURE = ("time", "time_low", "time_high", "precision", "passes")
-FIGURE_NAME = f"p{QUANTILE * 100:.0f}"  # how the report names the figure: "p10"
+FIGURE_NAME = f"p{QUANTILE * 100:.0f}"  # how the report names the figure: "p5"
+FIGURE_PERCENTILE = f"{QUANTILE * 100:.0f}" + {1: "st", 2: "nd", 3: "rd"}.get(round(QUANTILE * 100) % 10, "th")
 
 
 def figure_of(bench: dict[str, Any]) -> dict[str, Any]:

@@ -23,12 +23,14 @@ RESAMPLES = 1000
 # budget); drawing fewer rounds than a pass has widens the interval a little, never narrows it.
 MAX_DRAWS = 100
 CONFIDENCE = 0.95
-# The figure of a case: this quantile of its pooled rounds (0.5 = the median). Chosen by A/A
-# measurement on a shared 2-core machine; see README, "How figures are made".
-QUANTILE = 0.1
+# The figure of a case: this quantile of its pooled rounds (0.5 = the median). Chosen with MIN_EFFECT by
+# A/A measurement on a shared 2-core machine (nine pairs); see README, "How figures are made".
+QUANTILE = 0.05
 # Smallest effect called a difference: the whole interval of the ratio must lie outside
-# 1/(1+MIN_EFFECT) .. 1+MIN_EFFECT. See README, "How figures are made", for the A/A figures behind it.
-MIN_EFFECT = 0.03
+# 1/(1+MIN_EFFECT) .. 1+MIN_EFFECT. Two runs of the same code on one machine differ as a whole by a few
+# percent (the machine's level moves between runs, which no interval within a run can see); this band
+# absorbs that. See README, "How figures are made", for the A/A figures behind it.
+MIN_EFFECT = 0.04
 
 FASTER, SLOWER, SAME = "faster", "slower", "no significant difference"
 

@@ -209,12 +209,13 @@ def files_section(out: Path) -> Section:
 
 def document(run: Run, df: pd.DataFrame, out: Path) -> Document:
     base = variants.baseline(df)  # eager's figures per phase and advice; each variant against them in its section
-    advice = variants.advice(recommend.section(base, Rounds(run)) if not base.empty else None, df)
+    rounds = Rounds(run)
+    advice = variants.advice(recommend.section(base, rounds) if not base.empty else None, df, rounds)
     sections = [
         *([advice] if advice is not None else []),
         Section("Machine", [], [Table(tables.machine(run.facts))]),
         *group_sections(base, out),
-        *variants.sections(df),
+        *variants.sections(df, rounds),
         *throughput_sections(base, out),
         drift.section(run, df, out, f"{PLOTS}/canary.png"),
         *quality_sections(df, run),

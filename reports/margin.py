@@ -1,7 +1,8 @@
 """How far one case leads another in the same run, and whether the lead is real.
 
 Both cases' rounds go through reports.stats.compare_rounds: a 95% interval of the ratio of their per-sample
-times from two-stage bootstraps over passes and rounds. A lead whose whole interval does not clear
+times from two-stage bootstraps over passes and rounds, paired pass by pass (both cases ran in the same
+passes of one run, so what the machine did in a pass cancels in their ratio). A lead whose whole interval does not clear
 stats.MIN_EFFECT is "too close to call": the headline and the recommendations then name no winner.
 """
 
@@ -61,7 +62,7 @@ class Rounds:
         """How much faster per sample `leader` is than `other` (throughput ratio), and whether it is real."""
         lead, lead_passes = self.per_sample(leader)
         rest, rest_passes = self.per_sample(other)
-        found = compare_rounds(lead, rest, lead_passes, rest_passes)
+        found = compare_rounds(lead, rest, lead_passes, rest_passes, same_run=True)
         return Margin(found.ratio, found.ci_low, found.ci_high, found.verdict == SLOWER)
 
 

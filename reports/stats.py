@@ -49,8 +49,15 @@ def clusters(seconds: np.ndarray, passes: np.ndarray | None) -> list[np.ndarray]
     return [seconds[passes == p] for p in np.unique(passes)]
 
 
-def bootstrap(groups: list[np.ndarray], rng: np.random.Generator, quantile: float = QUANTILE) -> np.ndarray:
-    """RESAMPLES estimates of the figure: passes drawn with replacement, then rounds within each.
+def pass_draws(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Which passes each resample takes: `count` drawn with replacement, RESAMPLES times."""
+    return rng.integers(0, count, size=(RESAMPLES, count, 1))
+
+
+def bootstrap(
+    groups: list[np.ndarray], rng: np.random.Generator, quantile: float = QUANTILE, chosen: np.ndarray | None = None
+) -> np.ndarray:
+    """RESAMPLES estimates of the figure: passes drawn with replacement (or as `chosen`), then rounds within each.
 
     A bootstrap over P clusters understates their variance by (P-1)/P (5 passes: 20%); the estimates
     are spread around the figure by sqrt(P/(P-1)), on the log scale, to make up for it."""
@@ -58,7 +65,8 @@ def bootstrap(groups: list[np.ndarray], rng: np.random.Generator, quantile: floa
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     pooled = np.concatenate(groups)
     draws = int(min(sizes.max(), MAX_DRAWS))
-    chosen = rng.integers(0, len(groups), size=(RESAMPLES, len(groups), 1))
+    if chosen is None:
+        chosen = pass_draws(rng, len(groups))
     within = (rng.random((RESAMPLES, len(groups), draws)) * sizes[chosen]).astype(int)
     picks = (offsets[chosen] + within).reshape(RESAMPLES, -1)
     boots = np.quantile(pooled[picks], quantile, axis=1)
@@ -123,20 +131,38 @@ def compare_rounds(
     baseline_passes: np.ndarray | None = None,
     other_passes: np.ndarray | None = None,
     min_effect: float = MIN_EFFECT,
+    same_run: bool = False,
 ) -> Comparison:
     """Compare two cases from their rounds (seconds per call) and the pass of each round.
 
-    The interval is the percentile interval of the ratio of two independent hierarchical bootstraps;
-    p is the bootstrap's two-sided p-value of "no change" (twice the share of ratios beyond 1)."""
+    The interval is the percentile interval of the ratio of two hierarchical bootstraps; p is the
+    bootstrap's two-sided p-value of "no change" (twice the share of ratios beyond 1). Two cases of
+    different runs are bootstrapped independently. Two cases of the same run (`same_run`) that were
+    timed in the same passes are paired: each resample draws the same passes for both, so what a pass
+    did to both (the machine's speed at that minute) cancels in their ratio, as in an A/B comparison
+    that alternates A and B."""
     rng = np.random.default_rng(SEED)
-    base = bootstrap(clusters(baseline, baseline_passes), rng)
-    mine = bootstrap(clusters(other, other_passes), rng)
+    base_groups, other_groups = clusters(baseline, baseline_passes), clusters(other, other_passes)
+    chosen = None
+    if same_run and len(base_groups) == len(other_groups) > 1 and paired(baseline_passes, other_passes):
+        chosen = pass_draws(rng, len(base_groups))
+    base = bootstrap(base_groups, rng, chosen=chosen)
+    mine = bootstrap(other_groups, rng, chosen=chosen)
     ratios = mine / base
     tail = (1 - CONFIDENCE) / 2
     low, high = (float(x) for x in np.quantile(ratios, [tail, 1 - tail]))
     p = float(min(1.0, 2 * min(np.mean(ratios <= 1), np.mean(ratios >= 1))))
     base_time, time = estimate(baseline), estimate(other)
     return Comparison(base_time, time, time / base_time, low, high, p, verdict(low, high, min_effect))
+
+
+def paired(baseline_passes: np.ndarray | None, other_passes: np.ndarray | None) -> bool:
+    """Whether two cases of one run were timed in the same passes (more than one): then a pass is one
+    stretch of the machine's time for both, and the two can be resampled pass by pass together."""
+    if baseline_passes is None or other_passes is None:
+        return False
+    mine, theirs = np.unique(baseline_passes), np.unique(other_passes)
+    return len(mine) > 1 and np.array_equal(mine, theirs)
 
 
 def geometric_mean(values: ArrayLike) -> float:

@@ -15,6 +15,7 @@ import pandas as pd
 from bench.contract import DIMENSIONS, EAGER, VARIANTS
 from reports import tables, units
 from reports.document import Section, Table
+from reports.margin import Rounds
 from reports.markdown import literal
 from reports.stats import geometric_mean
 
@@ -33,20 +34,26 @@ def baseline(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["variant"] == (BASELINE if BASELINE in present else present[0])]
 
 
-def speedups(df: pd.DataFrame) -> pd.DataFrame:
+def speedups(df: pd.DataFrame, rounds: Rounds) -> pd.DataFrame:
     """One row per variant case that has an eager twin (the same other dimensions): eager's time over the
-    variant's, and an interval from the two figures' 95% intervals (lower: eager's low over the variant's
-    high), conservative, since the two intervals are taken as independent worst cases."""
+    variant's, with the 95% interval of that ratio from both cases' rounds, paired pass by pass as the
+    headline's margins are (reports.margin)."""
     eager = df[df["variant"] == BASELINE]
     others = df[df["variant"] != BASELINE]
-    keep = ["time", "time_low", "time_high", "peak_memory_bytes"]
+    keep = ["time", "peak_memory_bytes", "name", "samples"]
     both = others.merge(eager[MATCH + keep], on=MATCH, suffixes=("", "_eager"))
+    found = [rounds.margin(r, eager_twin(r)) for _, r in both.iterrows()]
     return both.assign(
-        speedup=both["time_eager"] / both["time"],
-        speedup_low=both["time_low_eager"] / both["time_high"],
-        speedup_high=both["time_high_eager"] / both["time_low"],
+        speedup=[m.ratio for m in found],
+        speedup_low=[m.low for m in found],
+        speedup_high=[m.high for m in found],
         memory_ratio=both["peak_memory_bytes"].astype(float) / both["peak_memory_bytes_eager"].astype(float),
     )
+
+
+def eager_twin(row: pd.Series) -> pd.Series:
+    """The eager case a merged row was matched with, as reports.margin reads a case."""
+    return pd.Series({"name": row["name_eager"], "samples": row["samples_eager"]})
 
 
 def speedup_cell(r: pd.Series) -> str:
@@ -142,14 +149,16 @@ def recompiled_text(df: pd.DataFrame) -> list[str]:
     return [f"**Recompiled while timed** (their figures include compile time): {names}."]
 
 
-def headline(df: pd.DataFrame) -> list[str]:
+def headline(df: pd.DataFrame, rounds: Rounds) -> list[str]:
     """The recommendation of each device and thread count that ran variants, for the report's first lines."""
-    return [recommendation(found, label) for label, part in tables.groups(df) if not (found := speedups(part)).empty]
+    return [
+        recommendation(found, label) for label, part in tables.groups(df) if not (found := speedups(part, rounds)).empty
+    ]
 
 
-def advice(section: Section | None, df: pd.DataFrame) -> Section | None:
+def advice(section: Section | None, df: pd.DataFrame, rounds: Rounds) -> Section | None:
     """The recommendations (reports.recommend's section) with each group's variant line added."""
-    lines = headline(df)
+    lines = headline(df, rounds)
     if not lines:
         return section
     if section is None:
@@ -157,17 +166,17 @@ def advice(section: Section | None, df: pd.DataFrame) -> Section | None:
     return replace(section, text=[*section.text, *lines])
 
 
-def sections(df: pd.DataFrame) -> list[Section]:
+def sections(df: pd.DataFrame, rounds: Rounds) -> list[Section]:
     """One section per device and thread count that has eager and at least one other variant."""
     out = []
     for label, part in tables.groups(df):
-        found = speedups(part)
+        found = speedups(part, rounds)
         if found.empty:
             continue
         text = [
             recommendation(found, label),
             "Speedup of each variant over eager (eager's time / the variant's; above 1 is faster), per phase "
-            "and batch size; in brackets, its 95% interval from both figures' intervals. A phase a variant "
+            "and batch size; in brackets, its 95% interval from both cases' rounds, pass by pass. A phase a variant "
             "does not change (the optimizer's step under compile) is timed once, as eager.",
             *recompiled_text(part),
         ]

@@ -53,6 +53,20 @@ def table(checked: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def numbers(checked: pd.DataFrame) -> pd.DataFrame:
+    """The table for validation.csv: numbers, not text, with the unit in the column name (as results.csv)."""
+    return pd.DataFrame(
+        {
+            "case": checked["case"],
+            "suite_s": checked["median"].astype(float),
+            "reference_s": checked["reference_median"].astype(float),
+            "suite / reference": checked["ratio"].round(3),
+            "tolerance": checked["tolerance"],
+            "verdict": checked["ok"].map({True: "ok", False: "OUT OF TOLERANCE"}),
+        }
+    )
+
+
 def section(df: pd.DataFrame) -> Section | None:
     checked = ratios(df)
     if checked.empty:
@@ -61,9 +75,10 @@ def section(df: pd.DataFrame) -> Section | None:
     return Section(
         "Harness cross-check",
         [
-            "Suite median against torch.utils.benchmark.Timer.blocked_autorange at the same thread count, "
-            "measured in the same process, reference before and after the suite's rounds. A phase that needs "
-            "fresh state per round is referenced as Timer(setup + phase) - Timer(setup).",
+            "Each suite round against one call of torch.utils.benchmark.Timer at the same thread count, taken "
+            "just before it in the round's untimed setup, so that both see the same second of the machine; a "
+            "phase that needs fresh state per round is referenced by timeit with its setup untimed. The ratio "
+            "is the median over these pairs; suite and reference are each side's median.",
             f"{len(checked) - bad} of {len(checked)} within tolerance (±{TIGHT:.0%} at 1 ms and above, "
             f"±{LOOSE:.0%} below).",
         ],
@@ -103,10 +118,10 @@ def main(args: argparse.Namespace) -> int:
     out = output_folder(run.path)
     # Case names come from the file: the CSV keeps them from becoming formulas, the Markdown table escapes
     # them (reports.markdown). Each file is replaced whole or not at all.
-    files.write_frame(out / "validation.csv", table(checked))
+    files.write_frame(out / "validation.csv", numbers(checked))
     text = markdown.render(Document("netbench validation", found.text, [Section("Cases", [], found.tables)]))
     files.write_text(out / "validation.md", text)
-    print(table(checked).to_string(index=False))
+    print(table(checked).map(units.text).to_string(index=False))
     print(found.text[1])
     print(f"written: {out / 'validation.md'}")
     return 0 if checked["ok"].all() else 1

@@ -132,6 +132,10 @@ def test_validate_exits_1_when_a_case_is_out(validated: dict[str, tuple[Path, An
     assert len(csv) == total
     assert csv["verdict"].tolist() == ["ok"] * (total - 1) + ["OUT OF TOLERANCE"]
     assert csv["suite / reference"].tolist()[-1] == pytest.approx(1.5)
+    # Numbers in the CSV, seconds in the column name; the terminal shows them as people read them.
+    assert csv["suite_s"].dtype == float and csv["reference_s"].dtype == float
+    assert csv["suite_s"].tolist()[-1] == pytest.approx(1.5 * csv["reference_s"].tolist()[-1])
+    assert "Quantity" not in result.stdout and " ms " in result.stdout
     md = (run / "validation.md").read_text(encoding="utf-8")
     assert md.startswith("# netbench validation")
     assert md.count("OUT OF TOLERANCE") == 1

@@ -105,3 +105,14 @@ def test_a_path_that_is_no_folder_is_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().endswith("nowhere: not a folder; name two runs, or one folder holding two")
+
+
+def test_a_whole_run_that_moved_is_named(tmp_path: Path) -> None:
+    a = load_run(run_copy(tmp_path / "20260101T000000Z-a"))
+    moved = load_run(run_copy(tmp_path / "20260101T000100Z-b", scale=1.1, seed=4))
+    (line,) = selfcheck.findings(selfcheck.paired(a, moved))[5:]
+    # 1.10 and the jitter of up to 1% on B's rounds
+    assert line.startswith(("B/A at the median case is 1.10", "B/A at the median case is 1.11"))
+    assert "the whole of B ran 1" in line and "% slower" in line
+    steady = load_run(run_copy(tmp_path / "20260101T000200Z-c", seed=5))
+    assert len(selfcheck.findings(selfcheck.paired(a, steady))) == 5

@@ -11,12 +11,14 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from bench.canary import INTERVAL
 from bench.contract import SCHEMA_VERSION
+from bench.plugin import MIN_ROUNDS, min_rounds
 from tests.conftest import REPO, finish, start_bench
 
 SIX = ("--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1", "--no-report", "-v")
@@ -192,3 +194,13 @@ def test_a_batch_size_beyond_memory_is_refused_up_front(tmp_path: Path) -> None:
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert len(lines) == 1 and "--batch-sizes: 100000000 needs about" in lines[0]
     assert not root.exists()
+
+
+def test_every_case_gets_a_round_in_every_pass_unless_told_otherwise() -> None:
+    def config(*args: str) -> Any:
+        return SimpleNamespace(invocation_params=SimpleNamespace(args=args), getoption=lambda name: "3")
+
+    assert min_rounds(config(), passes=10) == 10  # one per pass, even a 0.6 s train step
+    assert min_rounds(config(), passes=2) == MIN_ROUNDS  # --quick: pytest-benchmark's 5
+    assert min_rounds(config("--benchmark-min-rounds", "3"), passes=10) == 3
+    assert min_rounds(config("--benchmark-min-rounds=3"), passes=10) == 3

@@ -167,9 +167,9 @@ def one_run_two_cases(rng: np.random.Generator, share: float, slowdown: float) -
 def test_cases_of_one_run_are_compared_pass_by_pass(share: float) -> None:
     """Two cases of the same run share each pass's machine: paired by pass, the interval of their ratio is
     narrower than two independent bootstraps give, still holds the true ratio, calls no A/A pair different,
-    and calls a 6% difference that the independent bootstraps mostly miss (measured: 39-40 of 40 against 4-8)."""
+    and calls a 6% difference that the independent bootstraps mostly miss (measured: 23 of 25 against 4-5)."""
     rng = np.random.default_rng(8)
-    runs = {truth: [one_run_two_cases(rng, share, truth) for _ in range(40)] for truth in (1.0, 1.06)}
+    runs = {truth: [one_run_two_cases(rng, share, truth) for _ in range(25)] for truth in (1.0, 1.06)}
 
     def compared(truth: float, same_run: bool) -> list[Comparison]:
         return [compare_rounds(a, b, p, p, same_run=same_run) for a, b, p in runs[truth]]
@@ -177,10 +177,10 @@ def test_cases_of_one_run_are_compared_pass_by_pass(share: float) -> None:
     for truth in runs:
         pairs, alone = compared(truth, True), compared(truth, False)
         assert np.median([c.ci_high / c.ci_low for c in pairs]) < np.median([c.ci_high / c.ci_low for c in alone])
-        assert sum(c.ci_low <= truth <= c.ci_high for c in pairs) >= 36
-    assert [c.verdict for c in compared(1.0, True)].count(SAME) >= 39
+        assert sum(c.ci_low <= truth <= c.ci_high for c in pairs) >= 22
+    assert [c.verdict for c in compared(1.0, True)].count(SAME) >= 24
     called = {same: [c.verdict for c in compared(1.06, same)].count(SLOWER) for same in (True, False)}
-    assert called[True] >= 30 and called[True] > 2 * called[False]
+    assert called[True] >= 18 and called[True] > 2 * called[False]
 
 
 def test_pairing_needs_the_same_passes() -> None:

@@ -47,19 +47,23 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame(rows("eager", eager) + rows("compile", compiled, **cost) + rows("bf16", bf16, cpu_bf16=False))
 
 
-@pytest.fixture
-def rounds(frame: pd.DataFrame) -> Rounds:
-    """Each case's rounds: its time, spread 2% upwards, over ten passes, the same way for every case."""
-    spread = 1 + 0.02 * np.linspace(0, 1, 100)
+def rounds_of(frame: pd.DataFrame, spread: float) -> Rounds:
+    """Each case's rounds: its time, spread `spread` upwards, over ten passes, the same way for every case."""
+    upwards = 1 + spread * np.linspace(0, 1, 100)
     benchmarks = [
         {
             "name": r["name"],
-            "stats": {"data": list(r["time"] * spread)},
+            "stats": {"data": list(r["time"] * upwards)},
             "extra_info": {"passes": [k % 10 for k in range(100)]},
         }
         for _, r in frame.iterrows()
     ]
     return Rounds(cast(Run, SimpleNamespace(benchmarks=benchmarks)))
+
+
+@pytest.fixture
+def rounds(frame: pd.DataFrame) -> Rounds:
+    return rounds_of(frame, 0.02)
 
 
 def test_speedup_is_eagers_time_over_the_variants_with_its_interval(frame: pd.DataFrame, rounds: Rounds) -> None:
@@ -106,3 +110,13 @@ def test_the_recommendation_joins_the_advice(frame: pd.DataFrame, rounds: Rounds
     assert advice is not None and advice.text == ["intro", "batch", line]
     assert variants.advice(None, frame, rounds) == Section(variants.ADVICE_TITLE, [line])
     assert variants.advice(None, frame[frame["variant"] == "eager"], rounds) is None
+
+
+def test_a_variant_inside_the_band_is_not_called_faster() -> None:
+    # 2% faster with tight intervals: outside 1, inside the ±4% band the headline's leads must clear too.
+    eager = rows("eager", {("train_step", 16): 0.040})
+    close = rows("channels_last", {("train_step", 16): 0.040 / 1.02})
+    frame = pd.DataFrame(eager + close)
+    found = variants.speedups(frame, rounds_of(frame, 0.002))
+    assert found["speedup_low"].iloc[0] > 1 and not found["surely_faster"].iloc[0]
+    assert "no variant is surely faster than eager" in variants.recommendation(found, "cpu, 2 threads")

@@ -370,6 +370,8 @@ def pytest_netbench_mark_incomplete(session: pytest.Session, exitstatus: int) ->
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # pytest-benchmark's hookwrapper has written the JSON by the time this runs.
     config = session.config
+    if SAMPLER in config.stash:
+        config.stash[SAMPLER].compiles.close()  # the compiled shapes' Inductor caches, in a temporary folder
     pending = config.stash.get(PENDING, None)
     if pending is None:
         return

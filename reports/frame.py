@@ -61,7 +61,7 @@ def row(bench: dict[str, Any]) -> dict[str, Any]:
 
 FIGURE = ("time", "time_low", "time_high", "precision", "passes")
 FIGURE_NAME = f"p{QUANTILE * 100:.0f}"  # how the report names the figure: "p5"
-FIGURE_PERCENTILE = f"{QUANTILE * 100:.0f}" + {1: "st", 2: "nd", 3: "rd"}.get(round(QUANTILE * 100) % 10, "th")
+FIGURE_PERCENTILE = f"{QUANTILE * 100:.0f}th"  # "5th": QUANTILE is 0.05 (a 1st, 2nd or 3rd would need its suffix)
 
 
 def figure_of(bench: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,9 @@ class Rounds:
         self.cases: dict[str, tuple[np.ndarray, np.ndarray]] = {
             b["name"]: (np.asarray(b["stats"]["data"], dtype=float), np.asarray(passes_of(b))) for b in run.benchmarks
         }
+        # A report asks for the same pair more than once (the variants' advice and their section, the headline
+        # and the recommendations); each margin is two bootstraps of 1000 resamples, so it is taken once.
+        self.found: dict[tuple[str, str, float, float], Margin] = {}
 
     def per_sample(self, row: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         seconds, passes = self.cases[row["name"]]
@@ -60,10 +63,13 @@ class Rounds:
 
     def margin(self, leader: pd.Series, other: pd.Series) -> Margin:
         """How much faster per sample `leader` is than `other` (throughput ratio), and whether it is real."""
-        lead, lead_passes = self.per_sample(leader)
-        rest, rest_passes = self.per_sample(other)
-        found = compare_rounds(lead, rest, lead_passes, rest_passes, same_run=True)
-        return Margin(found.ratio, found.ci_low, found.ci_high, found.verdict == SLOWER)
+        key = (leader["name"], other["name"], float(leader["samples"]), float(other["samples"]))
+        if key not in self.found:
+            lead, lead_passes = self.per_sample(leader)
+            rest, rest_passes = self.per_sample(other)
+            found = compare_rounds(lead, rest, lead_passes, rest_passes, same_run=True)
+            self.found[key] = Margin(found.ratio, found.ci_low, found.ci_high, found.verdict == SLOWER)
+        return self.found[key]
 
 
 def ranked(rows: pd.DataFrame, by: str = "throughput") -> list[pd.Series]:

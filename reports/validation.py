@@ -24,6 +24,7 @@ from reports.load import ReportError, load_run
 
 LONG = 1e-3  # seconds: a figure this long gets the tight tolerance
 TIGHT, LOOSE = 0.05, 0.10
+VERDICT = {True: "ok", False: "OUT OF TOLERANCE"}
 
 
 def ratios(df: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +49,7 @@ def table(checked: pd.DataFrame) -> pd.DataFrame:
             "reference": units.column(checked["reference_median"], "s"),
             "suite / reference": checked["ratio"].map("{:.3f}".format),
             "tolerance": checked["tolerance"].map(lambda t: f"±{t:.0%}"),
-            "verdict": checked["ok"].map({True: "ok", False: "OUT OF TOLERANCE"}),
+            "verdict": checked["ok"].map(VERDICT),
         }
     )
 
@@ -62,7 +63,7 @@ def numbers(checked: pd.DataFrame) -> pd.DataFrame:
             "reference_s": checked["reference_median"].astype(float),
             "suite / reference": checked["ratio"].round(3),
             "tolerance": checked["tolerance"],
-            "verdict": checked["ok"].map({True: "ok", False: "OUT OF TOLERANCE"}),
+            "verdict": checked["ok"].map(VERDICT),
         }
     )
 

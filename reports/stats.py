@@ -96,7 +96,10 @@ def figure(seconds: np.ndarray, passes: np.ndarray | None = None, quantile: floa
     boots = bootstrap(groups, np.random.default_rng(SEED), quantile)
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(boots, [tail, 1 - tail])
-    return Figure(estimate(np.concatenate(groups), quantile), float(low), float(high), len(groups))
+    time = estimate(np.concatenate(groups), quantile)
+    # A percentile interval need not hold its own estimate (a skewed or degenerate bootstrap, rounding); it
+    # is widened to, so that every interval drawn or compared has the figure inside it.
+    return Figure(time, min(float(low), time), max(float(high), time), len(groups))
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,9 @@ def compare_rounds(
     low, high = (float(x) for x in np.quantile(ratios, [tail, 1 - tail]))
     p = float(min(1.0, 2 * min(np.mean(ratios <= 1), np.mean(ratios >= 1))))
     base_time, time = estimate(baseline), estimate(other)
-    return Comparison(base_time, time, time / base_time, low, high, p, verdict(low, high, min_effect))
+    ratio = time / base_time
+    low, high = min(low, ratio), max(high, ratio)  # the ratio inside its interval, as in figure()
+    return Comparison(base_time, time, ratio, low, high, p, verdict(low, high, min_effect))
 
 
 def paired(baseline_passes: np.ndarray | None, other_passes: np.ndarray | None) -> bool:

@@ -68,6 +68,16 @@ def test_figure_interval_holds_the_figure_and_is_reproducible() -> None:
     assert found.precision == pytest.approx((found.high - found.low) / 2 / found.time)
 
 
+@pytest.mark.parametrize("odd_passes", [1.0, 0.8])  # every round alike; half the passes alike and faster
+def test_an_interval_holds_its_figure_even_when_the_bootstrap_is_degenerate(odd_passes: float) -> None:
+    passes = np.repeat(np.arange(PASSES), ROUNDS)
+    seconds = np.where(passes % 2, odd_passes, 1.0) * 1e-3
+    found = figure(seconds, passes)
+    assert found.low <= found.time <= found.high
+    compared = compare_rounds(seconds, seconds * 1.1, passes, passes)
+    assert compared.ci_low <= compared.ratio <= compared.ci_high
+
+
 def test_interval_widens_with_drift_between_passes() -> None:
     """The same rounds within each pass, the passes further apart: the interval must see it."""
     rng = np.random.default_rng(2)

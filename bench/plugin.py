@@ -372,6 +372,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if SAMPLER in config.stash:
         config.stash[SAMPLER].compiles.close()  # the compiled shapes' Inductor caches, in a temporary folder
+        config.stash[SAMPLER].placement.restore()  # the report is built in this process, on every CPU
     pending = config.stash.get(PENDING, None)
     if pending is None:
         return

@@ -24,6 +24,7 @@ import pytest
 import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from bench.affinity import Placement
 from bench.compile_cost import CompileCosts, CompileFailed, watching_graphs
 from bench.contract import Case
 from bench.memory import phase_memory, state_bytes
@@ -147,6 +148,7 @@ class Sampler:
         self.memory: dict[Case, tuple[int, str]] = {}  # threads do not change what is allocated
         self.dropped: set[Case] = set()  # skipped or failed: not tried again in later passes
         self.compiles = CompileCosts()
+        self.placement = Placement()
 
     def prepare(self, case: Case, clock: Callable[[], float]) -> CaseState:
         """The case's state; a compiled variant's shape is compiled here (once per run, from the warm cache
@@ -199,6 +201,7 @@ class Sampler:
             "peak_memory_bytes": memory,
             "memory_method": method,
             "optimizer_state_bytes": state_bytes(state.workload.optimizer),
+            "cpu_groups": self.placement.groups(case.threads),
             **state.compile_info,
             **({"cpu_bf16": cpu_has_bf16()} if "bf16" in case.variant and case.device == "cpu" else {}),
         }

@@ -18,6 +18,7 @@ def test_phase(
     netbench: tuple[Sampler, Canary, dict[str, RecordingClock]],
 ) -> None:
     sampler, canary, clocks = netbench
+    sampler.placement.place(pass_index, case.threads)  # this pass's CPUs (bench.affinity), the canary's too
     if canary.due():  # between cases, all through the run: the machine's speed over time
         canary.sample()
     with torch_threads(case.threads):

@@ -13,10 +13,10 @@ from matplotlib.axes import Axes
 
 from reports import figures, units
 from reports.document import Figure, Section, Table
-from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE, NOISY_PRECISION
+from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE, NOISY_PRECISION, passes_of
 from reports.load import Run
 from reports.markdown import literal
-from reports.stats import CONFIDENCE
+from reports.stats import CONFIDENCE, estimate
 
 STEADY = 0.10  # a machine whose canary moved less than this during the run is not worth a warning
 
@@ -68,6 +68,55 @@ def speed_line(run: Run) -> list[str]:
         return []
     warn = ": figures from this run are less reproducible than usual" if moved > STEADY else ""
     return [f"Machine speed varied {units.percent(moved)} during this run (drift canary){warn}."]
+
+
+def cpu_groups(bench: dict[str, Any]) -> list[list[int]]:
+    """The CPU groups a case's passes were pinned to in turn (pass p: group p mod their count); [] when none
+    were (one group, another OS, or a file from before bench.affinity). Anything else in the file is ignored."""
+    found = bench["extra_info"].get("cpu_groups")
+    if not isinstance(found, list) or len(found) < 2:
+        return []
+    if not all(isinstance(g, list) and g and all(type(c) is int for c in g) for g in found):
+        return []
+    return found
+
+
+def group_speeds(run: Run) -> dict[str, float]:
+    """Each CPU group's speed relative to the fastest, at the median case: a case's figure from the passes on
+    that group alone, against its figure on the group where it ran fastest."""
+    relative: dict[str, list[float]] = {}
+    for bench in run.benchmarks:
+        found = cpu_groups(bench)
+        if not found:
+            continue
+        seconds, passes = np.asarray(bench["stats"]["data"], dtype=float), np.asarray(passes_of(bench))
+        times = {}
+        for k, group in enumerate(found):
+            mine = seconds[passes % len(found) == k]
+            if len(mine):
+                times[cpu_names(group)] = estimate(mine)
+        if len(times) == len(found):
+            best = min(times.values())
+            for name, time in times.items():
+                relative.setdefault(name, []).append(best / time)
+    return {name: float(np.median(speeds)) for name, speeds in relative.items()}
+
+
+def cpu_names(group: list[int]) -> str:
+    return f"cpu {group[0]}" if len(group) == 1 else f"cpus {','.join(str(c) for c in group)}"
+
+
+def cpu_line(run: Run) -> list[str]:
+    """How far apart the CPUs the passes took turns on ran, in one line (none when passes were not pinned)."""
+    speeds = group_speeds(run)
+    if len(speeds) < 2:
+        return []
+    fast, slow = max(speeds, key=speeds.__getitem__), min(speeds, key=speeds.__getitem__)
+    gap = speeds[fast] / speeds[slow] - 1
+    return [
+        f"Passes took turns on {len(speeds)} CPU groups ({', '.join(speeds)}); at the median case, the passes on "
+        f"{fast} ran {units.percent(gap)} faster than those on {slow}."
+    ]
 
 
 def precision_table(df: pd.DataFrame, target: float | None) -> pd.DataFrame:
@@ -124,5 +173,6 @@ def section(run: Run, df: pd.DataFrame, out: Path, plot_name: str) -> Section:
         )
         fig = figures.single(partial(plot_canary, series), (8, 3), "Machine speed during the run (drift canary)")
         found.append(Figure(figures.save(fig, out, plot_name), "drift canary: speed relative to its median"))
+    text += cpu_line(run)
     tables = [Table(missed, "cases short of the precision")] if len(missed) else []
     return Section("How this run was measured", text, tables, found)

@@ -144,3 +144,36 @@ def test_precision_table_lists_the_cases_short_of_the_target() -> None:
     table = drift.precision_table(frame, 0.01)
     assert list(table["case"]) == ["c", "b"]  # worst first
     assert list(drift.precision_table(frame, None)["case"]) == ["c"]  # without a target: the noisy ones
+
+
+def with_cpu_groups(tmp_path: Path, groups: Any, faster_on_odd_passes: float) -> Path:
+    """The fixture's cases with ten passes of ten rounds each; odd passes' rounds shorter by the factor."""
+    folder = with_canary(tmp_path, [1.0] * 10)
+    data = json.loads((folder / "benchmark.json").read_text())
+    for bench in data["benchmarks"]:
+        passes = [p for p in range(10) for _ in range(10)]
+        base = bench["stats"]["data"][0]
+        bench["stats"]["data"] = [base / (faster_on_odd_passes if p % 2 else 1.0) for p in passes]
+        bench["stats"]["rounds"] = len(passes)
+        bench["extra_info"].update(passes=passes, stamps=[float(i) for i in range(len(passes))], cpu_groups=groups)
+    (folder / "benchmark.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_the_report_says_how_far_apart_the_cpus_ran(tmp_path: Path) -> None:
+    folder = with_cpu_groups(tmp_path, [[0], [1]], 1.25)
+    run = load_run(folder)
+    assert drift.group_speeds(run) == pytest.approx({"cpu 0": 0.8, "cpu 1": 1.0})
+    assert drift.cpu_line(run) == [
+        "Passes took turns on 2 CPU groups (cpu 0, cpu 1); at the median case, the passes on cpu 1 ran 25% faster "
+        "than those on cpu 0."
+    ]
+    build(folder)
+    assert drift.cpu_line(run)[0] in (folder / "report.md").read_text()
+
+
+@pytest.mark.parametrize("groups", [[], [[0]], "0,1", [[0], "1"], [[0], [True]], [[0], []], None])
+def test_no_cpu_line_without_two_groups_in_the_file(tmp_path: Path, groups: Any) -> None:
+    folder = with_cpu_groups(tmp_path, groups, 1.25)
+    assert drift.cpu_line(load_run(folder)) == []
+    build(folder)  # and the report is made all the same

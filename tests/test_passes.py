@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.affinity import Placement
 from bench.canary import INTERVAL
 from bench.contract import SCHEMA_VERSION
 from bench.plugin import MIN_ROUNDS, min_rounds
@@ -80,6 +81,12 @@ def test_the_run_records_passes_seed_and_canary(runs: dict) -> None:
     assert all(s > 0 for s in canary["seconds"])
     assert stamps == sorted(stamps)
     assert all(later - earlier >= INTERVAL for earlier, later in itertools.pairwise(stamps[:-1]))
+
+
+def test_every_case_records_the_cpus_its_passes_took_turns_on(runs: dict) -> None:
+    expected = Placement().groups(1)  # on the 2-core CI machine: [[0], [1]]
+    for bench in saved(runs["three-passes"][1])["benchmarks"]:
+        assert bench["extra_info"]["cpu_groups"] == expected
 
 
 def test_passes_run_one_after_another(runs: dict) -> None:

@@ -2,8 +2,8 @@
 
 On a shared machine the logical CPUs do not run at one speed. On this project's 2-core VM the two
 differed by up to 30% for minutes at a time (their host cores' other tenants), and the scheduler kept a
-1-thread run on the one CPU it first picked: every case of five runs in six ran on a single CPU, one
-run on cpu 0 and the next on cpu 1. Two runs of the same code then differ by where each landed, a
+1-thread run on the one CPU it first picked: in nine runs of ten every case ran on a single CPU, and not
+always the same one from run to run. Two runs of the same code then differ by where each landed, a
 shift no interval taken within a run can see. Pinning each pass to the next group makes every case meet
 every CPU, so that difference falls within the pass-to-pass variation the interval includes, and every
 run sees the same mix (README, "How figures are made", has the A/A figures).

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.run import is_run, run_order
-from reports.drift import canary, timed_share, variation
+from reports.drift import canary, cpu_line, timed_share, variation
 from reports.frame import passes_of
 from reports.load import ReportError, Run, load_run
 from reports.stats import FASTER, MIN_EFFECT, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
@@ -138,6 +138,8 @@ def machine_lines(a: Run, b: Run) -> list[str]:
         shift = float(np.median(series["B"]["seconds"]) / np.median(series["A"]["seconds"]))
         changed = ": the machine itself changed between runs" if abs(shift - 1) > MIN_EFFECT else ""
         lines.append(f"the canary took {shift:.2f}x as long in B as in A (median){changed}")
+    # The CPUs of one machine need not run at one speed: passes take turns on them (bench.affinity).
+    lines += [f"{name}: {line}" for name, run in (("A", a), ("B", b)) for line in cpu_line(run)]
     return lines
 
 

@@ -116,3 +116,19 @@ def test_a_whole_run_that_moved_is_named(tmp_path: Path) -> None:
     assert "the whole of B ran 1" in line and "% slower" in line
     steady = load_run(run_copy(tmp_path / "20260101T000200Z-c", seed=5))
     assert len(selfcheck.findings(selfcheck.paired(a, steady))) == 5
+
+
+def test_each_runs_cpus_are_compared(tmp_path: Path) -> None:
+    """B's passes took turns on two CPUs, and those on cpu 1 ran faster: the self-check says so for B only."""
+    a, b = run_copy(tmp_path / "20260101T000000Z-a"), run_copy(tmp_path / "20260101T000100Z-b")
+    data = json.loads((b / "benchmark.json").read_text())
+    for bench in data["benchmarks"]:
+        passes = np.asarray(bench["extra_info"]["passes"])
+        bench["stats"]["data"] = (bench["stats"]["data"][0] * np.where(passes % 2, 0.8, 1.0)).tolist()
+        bench["extra_info"]["cpu_groups"] = [[0], [1]]
+    (b / "benchmark.json").write_text(json.dumps(data))
+    lines = [line for line in selfcheck.machine_lines(load_run(a), load_run(b)) if "CPU groups" in line]
+    assert lines == [
+        "B: Passes took turns on 2 CPU groups (cpu 0, cpu 1); at the median case, the passes on cpu 1 ran 25% "
+        "faster than those on cpu 0."
+    ]

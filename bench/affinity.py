@@ -35,10 +35,11 @@ def groups(cpus: Sequence[int], threads: int) -> list[list[int]]:
 
 def pin(cpus: Collection[int]) -> None:
     """Every thread of the process to `cpus`; threads made later inherit it from the one that makes them."""
-    for task in TASKS.iterdir():
+    tasks = [int(task.name) for task in TASKS.iterdir()] if TASKS.is_dir() else [0]  # 0: this thread
+    for task in tasks:
         try:
-            os.sched_setaffinity(int(task.name), cpus)
-        except (ProcessLookupError, PermissionError):  # a thread that ended meanwhile, or a foreign one
+            os.sched_setaffinity(task, cpus)
+        except OSError:  # a thread that ended meanwhile, or CPUs taken away since the run began: run on
             continue
 
 

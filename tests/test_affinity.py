@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bench.affinity import Placement, available, groups
+from bench.affinity import Placement, available, groups, pin
 
 linux_only = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux only")
 
@@ -58,3 +58,10 @@ def test_nothing_is_pinned_without_cpus() -> None:
     placement.place(3, 1)
     placement.restore()
     assert placement.current is None and placement.groups(1) == []
+
+
+@linux_only
+def test_cpus_that_are_not_there_leave_the_run_where_it_was() -> None:
+    before = os.sched_getaffinity(0)
+    pin([max(available()) + 4096])  # taken away since the run began (a cgroup changed): no error, no move
+    assert os.sched_getaffinity(0) == before

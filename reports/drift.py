@@ -87,9 +87,9 @@ def group_speeds(run: Run) -> dict[str, float]:
     relative: dict[str, list[float]] = {}
     for bench in run.benchmarks:
         found = cpu_groups(bench)
-        if not found:
-            continue
         seconds, passes = np.asarray(bench["stats"]["data"], dtype=float), np.asarray(passes_of(bench))
+        if not found or len(found) > len(np.unique(passes)):  # groups no pass ran on: nothing to compare
+            continue
         times = {}
         for k, group in enumerate(found):
             mine = seconds[passes % len(found) == k]

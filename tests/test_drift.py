@@ -172,7 +172,9 @@ def test_the_report_says_how_far_apart_the_cpus_ran(tmp_path: Path) -> None:
     assert drift.cpu_line(run)[0] in (folder / "report.md").read_text()
 
 
-@pytest.mark.parametrize("groups", [[], [[0]], "0,1", [[0], "1"], [[0], [True]], [[0], []], None])
+@pytest.mark.parametrize(
+    "groups", [[], [[0]], "0,1", [[0], "1"], [[0], [True]], [[0], []], None, [[cpu] for cpu in range(11)]]
+)
 def test_no_cpu_line_without_two_groups_in_the_file(tmp_path: Path, groups: Any) -> None:
     folder = with_cpu_groups(tmp_path, groups, 1.25)
     assert drift.cpu_line(load_run(folder)) == []

@@ -101,7 +101,7 @@ def findings(pairs: Sequence) -> list[str]:
     false = len(same) - same.count(SAME)
     lines = [
         f"A/A: {false} of {len(pairs)} cases called different ({same.count(FASTER)} faster, "
-        f"{same.count(SLOWER)} slower); every one of them is a false verdict",
+        f"{same.count(SLOWER)} slower)" + ("; every one of them is a false verdict" if false else ""),
         f"A/A: |B/A - 1| median {np.median(deviations):.1%}, worst {deviations.max():.1%} "
         f"({int((deviations <= 0.05).sum())} of {len(pairs)} within 5%)",
     ]

@@ -23,6 +23,7 @@ from reports.__main__ import main
 from reports.compare.plots import plot_speedup, plot_throughput, speedup_ticks
 from reports.compare.sources import load_sources, pick_baseline, result_files
 from reports.compare.speedup import MISSING_BASELINE, MISSING_HERE, compare, gate, join_keys, presence, shared, summary
+from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE
 from reports.load import ReportError, load_run
 from reports.stats import FASTER, SAME, SLOWER, compare_rounds, geometric_mean
 from tests.conftest import thin
@@ -254,6 +255,7 @@ def test_comparison_folder(tmp_path: Path, pair: tuple[Path, Path], capsys: pyte
     assert "geometric-mean speedup 1.67x" in md and "(speedup-1.png)" in md
     for title in ("Runs", "Summary", "Every shared case", "Cases not in every run", "How to read this"):
         assert f"\n## {title}\n" in md
+    assert f"a case's time is the {FIGURE_NAME} ({FIGURE_PERCENTILE} percentile)" in md  # as the runs' reports say
     csv = pd.read_csv(out / "compare.csv")
     assert verdicts(csv) == {FASTER} and set(csv["baseline"]) == {"laptop / AMD EPYC"}
     assert f"comparison: {out / 'compare.md'}" in capsys.readouterr().out

@@ -35,7 +35,7 @@ from reports.compare.speedup import (
     summary,
 )
 from reports.document import Document, Figure, Section, Table
-from reports.frame import FIGURE_NAME
+from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE
 from reports.load import ReportError, one_line
 from reports.markdown import literal
 from reports.stats import CONFIDENCE, FASTER, MAX_DRAWS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
@@ -237,7 +237,7 @@ def method_section(min_effect: float, threshold: float | None) -> Section:
     band = f"{1 / (1 + min_effect):.3f} .. {1 + min_effect:.3f}"
     text = [
         f"*speedup* is the baseline's time over this run's time (above 1: faster); a case's time is the {FIGURE_NAME} "
-        "(10th percentile) of its rounds, pooled over the run's passes. "
+        f"({FIGURE_PERCENTILE} percentile) of its rounds, pooled over the run's passes. "
         f"The {CONFIDENCE:.0%} interval is a percentile interval of the ratio of two independent two-stage bootstraps "
         f"({RESAMPLES} resamples, fixed seed): each side's passes drawn with replacement, then up to {MAX_DRAWS} of "
         "each chosen pass's rounds, so that it includes how much the machine moved between passes, not only the "

@@ -21,8 +21,8 @@ TASKS = Path("/proc/self/task")  # every thread of this process: torch's intra-o
 
 
 def available() -> list[int]:
-    """The CPUs this process may run on (a `taskset` or cgroup limit is kept), or none where unknown."""
-    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    """The CPUs this process may run on (a `taskset` or cgroup limit is kept); none where they cannot be pinned."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
 
 
 def groups(cpus: Sequence[int], threads: int) -> list[list[int]]:
@@ -51,7 +51,7 @@ class Placement:
         self.current: tuple[int, ...] | None = None
 
     def groups(self, threads: int) -> list[list[int]]:
-        return groups(self.cpus, threads) if hasattr(os, "sched_setaffinity") else []
+        return groups(self.cpus, threads)
 
     def place(self, pass_index: int, threads: int) -> None:
         """Pin the process to pass `pass_index`'s group for `threads` threads (a no-op when already there)."""

@@ -97,9 +97,13 @@ def figure(seconds: np.ndarray, passes: np.ndarray | None = None, quantile: floa
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(boots, [tail, 1 - tail])
     time = estimate(np.concatenate(groups), quantile)
-    # A percentile interval need not hold its own estimate (a skewed or degenerate bootstrap, rounding); it
-    # is widened to, so that every interval drawn or compared has the figure inside it.
-    return Figure(time, min(float(low), time), max(float(high), time), len(groups))
+    return Figure(time, *holding(float(low), float(high), time), len(groups))
+
+
+def holding(low: float, high: float, value: float) -> tuple[float, float]:
+    """The interval widened to hold its own estimate: a percentile interval need not (a skewed or degenerate
+    bootstrap, rounding), and every interval drawn or compared must have its figure inside it."""
+    return min(low, value), max(high, value)
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def compare_rounds(
     p = float(min(1.0, 2 * min(np.mean(ratios <= 1), np.mean(ratios >= 1))))
     base_time, time = estimate(baseline), estimate(other)
     ratio = time / base_time
-    low, high = min(low, ratio), max(high, ratio)  # the ratio inside its interval, as in figure()
+    low, high = holding(low, high, ratio)
     return Comparison(base_time, time, ratio, low, high, p, verdict(low, high, min_effect))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import signal
 import subprocess
@@ -211,3 +212,36 @@ def test_every_case_gets_a_round_in_every_pass_unless_told_otherwise() -> None:
     assert min_rounds(config(), passes=2) == MIN_ROUNDS  # --quick: pytest-benchmark's 5
     assert min_rounds(config("--benchmark-min-rounds", "3"), passes=10) == 3
     assert min_rounds(config("--benchmark-min-rounds=3"), passes=10) == 3
+
+
+DIVERGE = """
+import torch
+from bench.workload import Workload
+
+plain = Workload.train_step
+
+
+def train_step(self, *args, **kwargs):
+    loss = plain(self, *args, **kwargs)
+    with torch.no_grad():
+        self.params[0].fill_(float("inf"))  # diverged in the first pass, and stays so
+    return loss
+
+
+Workload.train_step = train_step
+"""
+
+
+def test_a_train_step_whose_weights_diverge_has_no_figure(tmp_path: Path) -> None:
+    # Checked once, after the case's last pass: a weight at inf or NaN stays there, so a divergence in any
+    # pass is caught, and the case is failed with the reason and left out of the JSON.
+    (tmp_path / "diverge.py").write_text(DIVERGE)
+    root = tmp_path / "results"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, "PYTHONPATH": str(tmp_path)}
+    args = ("--batch-sizes", "2", "--optimizers", "sgd", "--phases", "forward,train_step", "--threads", "1")
+    result = finish(start_bench(root, *args, "--passes", "3", "--no-report", "-p", "diverge", env=env))
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+    assert "weights are not finite after pass 3" in result.stdout
+    data = saved(root)
+    assert [b["extra_info"]["phase"] for b in data["benchmarks"]] == ["forward"]
+    assert [f["phase"] for f in data["netbench"]["failed"]] == ["train_step"]

@@ -188,7 +188,7 @@ def test_step_rounds_stay_finite() -> None:
 
 @pytest.mark.parametrize("phase", PHASES)
 def test_only_the_train_step_carries_its_weights_to_the_next_round(phase: str) -> None:
-    # The sampler checks for diverged weights after each pass only where a round's weights are the next
+    # The sampler checks for diverged weights (after the last pass) only where a round's weights are the next
     # round's; every other phase must leave the next round the same weights as the last (with SGD: Adam's
     # moments move on from step round to step round, but each starts from the same weights and stays finite).
     w = workload(phase, optimizer="sgd")

@@ -4,6 +4,7 @@ fixtures, from bench/plugin.py. The suite's own tests (tests/) run without it.""
 from bench.plugin import (  # noqa: F401 - pytest finds hooks and fixtures by name in a conftest
     netbench,
     pytest_addoption,
+    pytest_benchmark_generate_machine_info,
     pytest_benchmark_update_json,
     pytest_benchmark_update_machine_info,
     pytest_collection_finish,

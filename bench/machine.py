@@ -24,6 +24,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_summary() -> Facts:
+    """What pytest-benchmark's machine_info says of the CPU (its `cpu`), read from /proc/cpuinfo. pytest-benchmark
+    asks py-cpuinfo, whose CPUID probe times a loop in a child process to measure the clock: 1.1 s at the end
+    of every run, for fields no report reads (the CPU facts netbench reads are its own, below)."""
+    return {"brand_raw": cpu_model(), "arch": platform.machine(), "count": os.cpu_count()}
+
+
 def collect_host() -> Facts:
     return {
         "hostname": socket.gethostname(),

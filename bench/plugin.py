@@ -14,15 +14,17 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from importlib.metadata import version
 from typing import Any
+from unittest import mock
 
 import pytest
+import pytest_benchmark.plugin
 from packaging.version import Version
 
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import OptionError, Selection, add_case_options
 from bench.contract import RESULT_FILE, SCHEMA_VERSION, Case, noise_warnings
-from bench.machine import collect_noise, machine_facts
+from bench.machine import collect_noise, cpu_summary, machine_facts
 from bench.peak import peak_of, probe_gflops
 from bench.results import PendingJson, check_results_root, write_json
 from bench.run import point_latest
@@ -263,6 +265,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         config.stash[SKIPPED].setdefault(case, {**case.as_dict(), "reason": reason.removeprefix("Skipped: ")})
     config.stash[SAMPLER].drop(case)
     return report
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict[str, Any] | None:
+    """pytest-benchmark's own machine_info, with its `cpu` from /proc/cpuinfo (bench.machine.cpu_summary), not
+    from py-cpuinfo's CPUID probe, which costs a second of every run. None (its default) where a version of
+    pytest-benchmark has no such function."""
+    generate = getattr(pytest_benchmark.plugin, "pytest_benchmark_generate_machine_info", None)
+    if generate is None or not hasattr(pytest_benchmark.plugin, "get_cpu_info"):
+        return None
+    with mock.patch.object(pytest_benchmark.plugin, "get_cpu_info", cpu_summary):
+        info: dict[str, Any] = generate()
+    return info
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: `-p no:benchmark` is refused in pytest_configure

@@ -20,6 +20,7 @@ import pytest
 from bench.affinity import Placement
 from bench.canary import INTERVAL
 from bench.contract import SCHEMA_VERSION
+from bench.machine import cpu_model, cpu_summary
 from bench.plugin import MIN_ROUNDS, min_rounds
 from tests.conftest import REPO, finish, start_bench
 
@@ -82,6 +83,13 @@ def test_the_run_records_passes_seed_and_canary(runs: dict) -> None:
     assert all(s > 0 for s in canary["seconds"])
     assert stamps == sorted(stamps)
     assert all(later - earlier >= INTERVAL for earlier, later in itertools.pairwise(stamps[:-1]))
+
+
+def test_machine_info_is_pytest_benchmarks_with_the_cpu_read_from_proc(runs: dict) -> None:
+    # py-cpuinfo's CPUID probe (a second of every run) is not run; its fields beside the CPU's are kept.
+    info = saved(runs["three-passes"][1])["machine_info"]
+    assert info["cpu"] == cpu_summary() and info["cpu"]["brand_raw"] == cpu_model()
+    assert {"node", "machine", "python_version", "system", "netbench"} <= set(info)
 
 
 def test_every_case_records_the_cpus_its_passes_took_turns_on(runs: dict) -> None:

@@ -64,6 +64,9 @@ QUICK_PASSES = 2
 # deviation up to 14%), and the extra rounds lift the share of the run spent timing from 62% to 70%.
 MIN_ROUNDS = 5
 MAX_PASSES_FACTOR = 4  # --precision: a case is sampled for at most 4x its passes (and its time)
+# Every pass is a pytest item per case: 100000 passes of the default matrix would be 4.8 million items, which
+# pytest collects (and holds) before the first is timed. A thousand passes is hours of timing already.
+MAX_PASSES = 1000
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,11 +93,12 @@ def given(config: pytest.Config, flag: str) -> bool:
     return any(arg == flag or arg.startswith(flag + "=") for arg in config.invocation_params.args)
 
 
-def parse_int(option: str, text: str | None, default: int, low: int = 1) -> int:
+def parse_int(option: str, text: str | None, default: int, low: int = 1, high: int | None = None) -> int:
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()) or int(text) < low:
-        raise OptionError(f"{option}: {text!r} is not an integer of at least {low} (e.g. {option} {default})")
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= (high if high is not None else int(text)):
+        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise OptionError(f"{option}: {text!r} is not an integer {allowed} (e.g. {option} {default})")
     return int(text)
 
 
@@ -119,7 +123,7 @@ def min_rounds(config: pytest.Config, passes: int) -> int:
 
 def budget(config: pytest.Config) -> Budget:
     opt = config.getoption
-    passes = parse_int("--passes", opt("passes"), QUICK_PASSES if opt("quick") else PASSES)
+    passes = parse_int("--passes", opt("passes"), QUICK_PASSES if opt("quick") else PASSES, high=MAX_PASSES)
     return Budget(
         seconds=float(opt("benchmark_max_time")),
         passes=passes,

@@ -171,6 +171,7 @@ def test_results_root_is_checked_before_timing(tmp_path: Path, root: str, messag
     [
         (("--passes", "0"), "--passes: '0'"),
         (("--passes", "two"), "--passes: 'two'"),
+        (("--passes", "100000"), "--passes: '100000' is not an integer from 1 to 1000"),
         (("--precision", "nan"), "--precision: 'nan'"),
         (("--precision", "0%"), "--precision: '0%'"),
         (("--seed", "-1"), "--seed: '-1'"),

@@ -132,3 +132,36 @@ def test_each_runs_cpus_are_compared(tmp_path: Path) -> None:
         "B: Passes took turns on 2 CPU groups (cpu 0, cpu 1); at the median case, the passes on cpu 1 ran 25% "
         "faster than those on cpu 0."
     ]
+
+
+def with_canary(folder: Path, change: Any) -> Path:
+    data = json.loads((folder / "benchmark.json").read_text())
+    data["netbench"]["canary"]["seconds"] = change(np.asarray(data["netbench"]["canary"]["seconds"])).tolist()
+    (folder / "benchmark.json").write_text(json.dumps(data))
+    return folder
+
+
+def canary_shift(tmp_path: Path, change: Any) -> str:
+    a = run_copy(tmp_path / "20260101T000000Z-a")
+    b = with_canary(run_copy(tmp_path / "20260101T000100Z-b"), change)
+    (line,) = [line for line in selfcheck.machine_lines(load_run(a), load_run(b)) if "fast level" in line]
+    return line
+
+
+def test_a_machine_that_moved_as_a_whole_is_named_from_the_canarys_fast_level(tmp_path: Path) -> None:
+    line = canary_shift(tmp_path, lambda s: s * 1.12)
+    assert line == (
+        "the canary's fast level (10% quantile) took 1.12x as long in B as in A: "
+        "the machine itself changed between runs"
+    )
+
+
+def test_a_canary_whose_slow_samples_alone_got_slower_names_no_change(tmp_path: Path) -> None:
+    # Half of B's samples 1.5x as long: its median moved, its fast level did not, and the cases follow the latter.
+    line = canary_shift(tmp_path, lambda s: np.where(s > np.median(s), s * 1.5, s))
+    assert line == "the canary's fast level (10% quantile) took 1.00x as long in B as in A"
+
+
+def test_a_small_move_of_the_canary_is_within_what_it_does_between_a_a_runs(tmp_path: Path) -> None:
+    # The canary's fast level moves about twice as far as the cases: 6% is within twice compare's band.
+    assert canary_shift(tmp_path, lambda s: s * 1.06).endswith("took 1.06x as long in B as in A")

@@ -165,3 +165,15 @@ def test_a_canary_whose_slow_samples_alone_got_slower_names_no_change(tmp_path: 
 def test_a_small_move_of_the_canary_is_within_what_it_does_between_a_a_runs(tmp_path: Path) -> None:
     # The canary's fast level moves about twice as far as the cases: 6% is within twice compare's band.
     assert canary_shift(tmp_path, lambda s: s * 1.06).endswith("took 1.06x as long in B as in A")
+
+
+def test_a_whole_run_that_moved_within_the_band_blames_no_verdict(tmp_path: Path) -> None:
+    # B 3% slower as a whole: named, but within compare's band no case is called different, so nothing is blamed.
+    a = load_run(run_copy(tmp_path / "20260101T000000Z-a"))
+    moved = load_run(run_copy(tmp_path / "20260101T000100Z-b", scale=1.03))
+    lines = selfcheck.findings(selfcheck.paired(a, moved))
+    assert lines[0].startswith("A/A: 0 of ")
+    assert lines[5] == (
+        "B/A at the median case is 1.030: the whole of B ran 3% slower, which no interval within one run includes "
+        "(compare's band is ±4%)"
+    )

@@ -33,11 +33,12 @@ RUNS = {
     "unreachable-precision": (*ONE, "--passes", "2", "--precision", "0.0001%"),
     "loose-precision": (*ONE, "--passes", "2", "--precision", "90%"),
 }
+Runs = dict[str, tuple[subprocess.CompletedProcess[str], Path]]  # what each run printed, and its results root
 ITEM = re.compile(r"test_phase\[(\S+)\] PASSED")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     base = tmp_path_factory.mktemp("passes")
     started = {name: (start_bench(base / name, *args), base / name) for name, args in RUNS.items()}
     done = {name: (finish(proc), root) for name, (proc, root) in started.items()}
@@ -151,38 +152,39 @@ def test_an_interrupted_run_is_saved_as_incomplete(tmp_path: Path, sig: signal.S
     assert "saved as incomplete" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("root", "message"),
-    [("", "'' is not a folder"), ("{tmp}/a-file", "is a file"), ("/proc/netbench-results", "cannot be written")],
-)
-def test_results_root_is_checked_before_timing(tmp_path: Path, root: str, message: str) -> None:
-    (tmp_path / "a-file").write_text("keep me")
+# Each refused before anything is timed, in one line naming the bad value; {tmp} is a folder holding a file.
+BAD_OPTIONS = {
+    "--passes 0": "--passes: '0'",
+    "--passes two": "--passes: 'two'",
+    "--passes 100000": "--passes: '100000' is not an integer from 1 to 1000",
+    "--precision nan": "--precision: 'nan'",
+    "--precision 0%": "--precision: '0%'",
+    "--seed -1": "--seed: '-1'",
     # The last --results-root wins: start_bench's own (never created) is overridden.
-    result = finish(start_bench(tmp_path / "unused", *ONE, f"--results-root={root.format(tmp=tmp_path)}"))
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
-    assert len(lines) == 1 and message in lines[0] and "--results-root" in lines[0]
-    assert (tmp_path / "a-file").read_text() == "keep me"
-    assert not (tmp_path / "unused").exists()
+    "--results-root=": "--results-root: '' is not a folder",
+    "--results-root={tmp}/a-file": "is a file",
+    "--results-root=/proc/netbench-results": "cannot be written",
+}
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("--passes", "0"), "--passes: '0'"),
-        (("--passes", "two"), "--passes: 'two'"),
-        (("--passes", "100000"), "--passes: '100000' is not an integer from 1 to 1000"),
-        (("--precision", "nan"), "--precision: 'nan'"),
-        (("--precision", "0%"), "--precision: '0%'"),
-        (("--seed", "-1"), "--seed: '-1'"),
-    ],
-)
-def test_bad_sampling_options_are_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
-    result = finish(start_bench(tmp_path, *ONE, *args))
+@pytest.fixture(scope="module")
+def bad_option_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    # Started together: each is a whole pytest process (torch imported) that must stop before timing anything.
+    base = tmp_path_factory.mktemp("bad-options")
+    (base / "a-file").write_text("keep me")
+    roots = {given: base / f"root{i}" for i, given in enumerate(BAD_OPTIONS)}
+    started = {given: start_bench(roots[given], *ONE, *given.format(tmp=base).split()) for given in BAD_OPTIONS}
+    return {given: (finish(proc), roots[given]) for given, proc in started.items()}
+
+
+@pytest.mark.parametrize("given", BAD_OPTIONS)
+def test_bad_sampling_options_and_results_roots_are_one_line(bad_option_runs: Runs, given: str) -> None:
+    result, root = bad_option_runs[given]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
-    assert len(lines) == 1 and message in lines[0]
-    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+    assert len(lines) == 1 and BAD_OPTIONS[given] in lines[0] and given.split("=")[0].split()[0] in lines[0]
+    assert not root.exists()
+    assert (root.parent / "a-file").read_text() == "keep me"
 
 
 def test_pytest_benchmark_turned_off_is_one_line(tmp_path: Path) -> None:

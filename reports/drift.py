@@ -51,8 +51,12 @@ def timed_share(run: Run) -> tuple[float, float] | None:
     wall = run.netbench.get("wall_seconds")
     if not wall:
         return None
-    timed = sum(sum(b["stats"]["data"]) * b["stats"].get("iterations", 1) for b in run.benchmarks)
-    return float(timed), float(wall)
+    return timed_seconds(run.benchmarks), float(wall)
+
+
+def timed_seconds(benchmarks: list[dict[str, Any]]) -> float:
+    """Seconds inside timed rounds: every round's time per call, times its calls (pytest-benchmark's JSON)."""
+    return float(sum(sum(b["stats"]["data"]) * b["stats"].get("iterations", 1) for b in benchmarks))
 
 
 def incomplete(run: Run) -> list[str]:

@@ -1,6 +1,6 @@
 """The yardstick for netbench's own cost: plain pytest-benchmark, with its defaults, over the same Net,
 phases and cases as the default matrix at one thread. Not collected with the tests (no test_ prefix);
-run it by name, right after a netbench run, and compare the two pytest wall times:
+tests/perf/wall.py runs it and netbench in turns and compares their wall times. By hand:
 
     python -m pytest bench/test_phases.py --threads 1 --no-report   # netbench
     python -m pytest tests/perf/plain.py -p no:cacheprovider         # plain pytest-benchmark

@@ -17,7 +17,7 @@ from bench.run import is_run, run_order
 from reports.drift import canary, cpu_line, timed_share, variation
 from reports.frame import passes_of
 from reports.load import ReportError, Run, load_run
-from reports.stats import FASTER, MIN_EFFECT, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
+from reports.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
 
 SLOWDOWNS = (1.10, 1.5)
 CALLED = 0.5  # "could call" = called slower in at least half the cases
@@ -64,10 +64,10 @@ def sample(bench: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(bench["stats"]["data"], dtype=float), np.asarray(passes_of(bench))
 
 
-def intervals(pairs: Sequence) -> list[Comparison]:
+def intervals(pairs: Sequence, quantile: float = QUANTILE) -> list[Comparison]:
     """Each case of B against A. Scaling B's rounds by f scales the ratio and its whole interval by f,
     so these serve every slowdown below."""
-    return [compare_rounds(a[0], b[0], a[1], b[1]) for _, a, b in pairs]
+    return [compare_rounds(a[0], b[0], a[1], b[1], quantile=quantile) for _, a, b in pairs]
 
 
 def verdicts(found: Sequence[Comparison], factor: float, min_effect: float = MIN_EFFECT) -> list[str]:

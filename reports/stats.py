@@ -24,7 +24,8 @@ RESAMPLES = 1000
 MAX_DRAWS = 100
 CONFIDENCE = 0.95
 # The figure of a case: this quantile of its pooled rounds (0.5 = the median). Chosen with MIN_EFFECT by
-# A/A measurement on a shared 2-core machine (nine pairs); see README, "How figures are made".
+# A/A measurement on a shared 2-core machine (nine pairs; weighed again on 38 with tests/perf/replay.py,
+# where p1 reproduced better but its intervals held less); see README, "How figures are made".
 QUANTILE = 0.05
 # Smallest effect called a difference: the whole interval of the ratio must lie outside
 # 1/(1+MIN_EFFECT) .. 1+MIN_EFFECT. Two runs of the same code on one machine differ as a whole by a few
@@ -139,6 +140,7 @@ def compare_rounds(
     other_passes: np.ndarray | None = None,
     min_effect: float = MIN_EFFECT,
     same_run: bool = False,
+    quantile: float = QUANTILE,
 ) -> Comparison:
     """Compare two cases from their rounds (seconds per call) and the pass of each round.
 
@@ -147,19 +149,19 @@ def compare_rounds(
     different runs are bootstrapped independently. Two cases of the same run (`same_run`) that were
     timed in the same passes are paired: each resample draws the same passes for both, so what a pass
     did to both (the machine's speed at that minute) cancels in their ratio, as in an A/B comparison
-    that alternates A and B."""
+    that alternates A and B. `quantile` is the figure's (another one only to weigh the choice: tests/perf/replay.py)."""
     rng = np.random.default_rng(SEED)
     base_groups, other_groups = clusters(baseline, baseline_passes), clusters(other, other_passes)
     chosen = None
     if same_run and len(base_groups) == len(other_groups) > 1 and paired(baseline_passes, other_passes):
         chosen = pass_draws(rng, len(base_groups))
-    base = bootstrap(base_groups, rng, chosen=chosen)
-    mine = bootstrap(other_groups, rng, chosen=chosen)
+    base = bootstrap(base_groups, rng, quantile, chosen)
+    mine = bootstrap(other_groups, rng, quantile, chosen)
     ratios = mine / base
     tail = (1 - CONFIDENCE) / 2
     low, high = (float(x) for x in np.quantile(ratios, [tail, 1 - tail]))
     p = float(min(1.0, 2 * min(np.mean(ratios <= 1), np.mean(ratios >= 1))))
-    base_time, time = estimate(baseline), estimate(other)
+    base_time, time = estimate(baseline, quantile), estimate(other, quantile)
     ratio = time / base_time
     low, high = holding(low, high, ratio)
     return Comparison(base_time, time, ratio, low, high, p, verdict(low, high, min_effect))

@@ -202,3 +202,12 @@ def test_pairing_needs_the_same_passes() -> None:
     # Unpaired, same_run changes nothing.
     one = compare_rounds(a, a * 1.2, np.array([0, 0, 1, 1]), np.array([0, 0, 2, 2]), same_run=True)
     assert one == compare_rounds(a, a * 1.2, np.array([0, 0, 1, 1]), np.array([0, 0, 2, 2]))
+
+
+def test_a_comparison_can_weigh_another_quantile() -> None:
+    rng = np.random.default_rng(11)
+    a, b = rng.uniform(1.0, 2.0, 400), rng.uniform(1.0, 2.0, 400) * 1.2
+    median = compare_rounds(a, b, quantile=0.5)
+    assert median.time == pytest.approx(np.quantile(b, 0.5))
+    assert median.baseline_time == pytest.approx(np.quantile(a, 0.5))
+    assert median.ratio != pytest.approx(compare_rounds(a, b).ratio)

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
-from bench.run import is_run, run_order
+from bench.run import run_folders
 from reports.load import RESULT_FILE, ReportError, load_run
 from reports.selfcheck import intervals, paired, verdicts
 from reports.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison
@@ -34,8 +34,8 @@ def pairs_in(roots: Sequence[Path]) -> list[tuple[Path, Path]]:
     """Every run with the next one in its folder (run folders in the order they were made)."""
     found = []
     for root in roots:
-        runs = sorted((p for p in root.iterdir() if is_run(p)), key=run_order)
-        found += [(a / RESULT_FILE, b / RESULT_FILE) for a, b in itertools.pairwise(runs)]
+        oldest_first = run_folders(root)[::-1]
+        found += [(a / RESULT_FILE, b / RESULT_FILE) for a, b in itertools.pairwise(oldest_first)]
     return found
 
 
@@ -49,6 +49,7 @@ def per_pair(found: Sequence[Comparison], band: float) -> tuple[int, int, int, i
 
 
 def row(quantile: float, band: float, counts: np.ndarray, cases: int) -> str:
+    """One line of the table; `cases` is the number of case comparisons over all pairs."""
     false, slow, fast, slower, deviation, outside = counts.T
     return (
         f"{quantile:8.2f}  {band:4.0%}  {len(counts):5d}  {false.mean():10.1f}  {int((false <= 2).sum()):8d}  "
@@ -83,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if not matched:
         parser.error("no folder holds two runs: run the same cases twice into one --results-root")
-    cases = sum(len(cases) for cases in matched)
+    total = sum(len(pair) for pair in matched)
     print(COLUMNS)
     for quantile in args.quantiles:
-        found = [intervals(cases, quantile) for cases in matched]
+        found = [intervals(pair, quantile) for pair in matched]
         for band in args.bands:
-            print(row(quantile, band, np.array([per_pair(f, band) for f in found]), cases), flush=True)
+            print(row(quantile, band, np.array([per_pair(f, band) for f in found]), total), flush=True)
     return 0
 
 

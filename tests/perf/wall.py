@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: reports/ is the project's
 
+from bench.contract import RESULT_FILE  # noqa: E402
+from bench.run import run_folders  # noqa: E402
 from reports.drift import timed_seconds  # noqa: E402
 
 SUMMARY = re.compile(r" in ([0-9]+(?:\.[0-9]+)?)s\b")
@@ -66,15 +68,10 @@ def timing(outside: float, output: str, json_file: Path) -> Timing:
 
 def netbench(work: Path) -> Timing:
     root = work / "netbench"
-    before = run_files(root)
+    before = set(run_folders(root))
     outside, output = run(["bench/test_phases.py", "--threads=1", "--no-report", f"--results-root={root}"])
-    (made,) = run_files(root) - before  # this run's folder: a run never reuses one
-    return timing(outside, output, made)
-
-
-def run_files(root: Path) -> set[Path]:
-    """The runs' JSON files under a results root; `latest` is a link to one of them."""
-    return {path for path in root.glob("*/benchmark.json") if not path.parent.is_symlink()}
+    (made,) = set(run_folders(root)) - before  # this run's folder: a run never reuses one
+    return timing(outside, output, made / RESULT_FILE)
 
 
 def plain(work: Path, index: int) -> Timing:

@@ -18,6 +18,7 @@ from bench.contract import (
     COUNT_DIMENSIONS,
     DIMENSION_DEFAULTS,
     DIMENSIONS,
+    PHASES,
     RESULT_FILE,
     SCHEMA_VERSION,
     TEXT_DIMENSIONS,
@@ -113,8 +114,17 @@ def shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# The largest count or pass number a file may hold: far above any real one, and within what numpy's int64 and
+# float64 hold exactly (a batch size of 10**20 from a file would otherwise end in a numpy TypeError).
+LARGEST = 2**31 - 1
+
+
+def is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= LARGEST
+
+
 def is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_whole(value) and value > 0
 
 
 def is_number(value: Any) -> bool:
@@ -163,7 +173,10 @@ Kind = tuple[Callable[[Any], bool], str]
 TEXT: Kind = (lambda v: isinstance(v, str), "a string")
 NAME: Kind = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
 AMOUNT: Kind = (lambda v: is_number(v) and v >= 0, "a finite number of 0 or more")
-COUNT: Kind = (is_count, "a whole number of 1 or more")
+COUNT: Kind = (is_count, f"a whole number from 1 to {LARGEST}")
+WHOLE: Kind = (is_whole, f"a whole number from 0 to {LARGEST}")
+# Every table and plot orders phases as a train step runs them; a phase no netbench times has no place there.
+PHASE: Kind = (lambda v: v in PHASES, f"one of {', '.join(PHASES)}")
 SECONDS: Kind = (is_seconds, "a finite number of seconds above 0")
 
 
@@ -184,7 +197,9 @@ def check_section(check: Checker, data: dict[str, Any]) -> dict[str, Any]:
             check.expect(f"netbench.{key}[{i}].reason", record.get("reason"), TEXT)
             check_dimensions(check, f"netbench.{key}[{i}]", record, required=key == "skipped")
     check.optional("netbench", section, ("interrupted",), TEXT)
-    check.optional("netbench", section, ("passes", "seed"), (lambda v: is_number(v) and v >= 0, "a whole number"))
+    check.optional("netbench", section, ("passes",), COUNT)
+    check.optional("netbench", section, ("seed",), (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                                                    "a whole number of 0 or more"))  # fmt: skip
     check.optional("netbench", section, ("precision_target", "seconds_per_case", "started", "wall_seconds"), AMOUNT)
     check_canary(check, section)
     return section
@@ -198,7 +213,7 @@ def check_dimensions(check: Checker, where: str, info: dict[str, Any], required:
         check.fail(where, f"incomplete (no {', '.join(missing)})")
     for dim in TEXT_DIMENSIONS:
         if dim in info:
-            check.expect(f"{where}.{dim}", info[dim], NAME)
+            check.expect(f"{where}.{dim}", info[dim], PHASE if dim == "phase" else NAME)
     for dim in COUNT_DIMENSIONS:
         if dim in info:
             check.expect(f"{where}.{dim}", info[dim], COUNT)
@@ -235,8 +250,7 @@ def check_benchmark(check: Checker, i: int, bench: Any) -> dict[str, Any]:
 
 def check_passes(check: Checker, where: str, info: dict[str, Any], count: int) -> None:
     """Schema 2: each round's pass and time stamp, one per round (schema 1 files have neither)."""
-    series: dict[str, Kind] = {"passes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-                                          "a pass number of 0 or more"), "stamps": AMOUNT}  # fmt: skip
+    series: dict[str, Kind] = {"passes": (is_whole, f"a pass number from 0 to {LARGEST}"), "stamps": AMOUNT}
     for key, kind in series.items():
         values = info.get(key)
         if values is None:

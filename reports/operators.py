@@ -25,7 +25,7 @@ from bench.contract import (
 )
 from reports import figures, markdown, units
 from reports.document import Document, Figure, Section, Table
-from reports.load import AMOUNT, COUNT, NAME, TEXT, Checker, ReportError, is_count, read_json, shown
+from reports.load import AMOUNT, COUNT, NAME, TEXT, WHOLE, Checker, ReportError, is_count, read_json, shown
 from reports.markdown import literal
 
 PLOTS = "plots"
@@ -60,7 +60,7 @@ def check_record(check: Checker, data: Any) -> dict[str, Any]:
     check.expect("torch", record.get("torch"), TEXT)
     schedule = check.object("schedule", record.get("schedule"))
     for key in ("wait", "warmup", "active"):
-        check.expect(f"schedule.{key}", schedule.get(key), (lambda v: v == 0 or is_count(v), "a whole number"))
+        check.expect(f"schedule.{key}", schedule.get(key), WHOLE)
     profiled = check.objects("profiled", record.get("profiled"))
     if not profiled:
         check.fail("profiled", "[] found, expected at least one profiled case")

@@ -54,6 +54,12 @@ PLACES: list[tuple[str | int, ...]] = [
     ("benchmarks", 3, "stats", "data", 0),
     ("benchmarks", 3, "stats", "median"),
     ("benchmarks", 3, "stats", "iqr"),
+    ("benchmarks", 4, "extra_info", "passes"),
+    ("benchmarks", 4, "extra_info", "passes", 0),
+    ("benchmarks", 4, "extra_info", "stamps", 0),
+    ("netbench", "passes"),
+    ("netbench", "seed"),
+    ("netbench", "canary"),
     ("netbench",),
     ("netbench", "schema"),
     ("netbench", "skipped"),
@@ -120,6 +126,11 @@ WRONG: dict[str, tuple[tuple[str | int, ...], Any, str]] = {
     "hostname as a number": (("machine_info", "netbench", "hostname"), 7, "hostname: 7 (a number) found"),
     "gpu without a name": (("machine_info", "netbench", "gpus"), [{}], "gpus[0].name: null (null) found"),
     "newer schema": (("netbench", "schema"), SCHEMA_VERSION + 1, "written by a newer netbench"),
+    "unknown phase": (("benchmarks", 1, "extra_info", "phase"), "warp", '.phase: "warp" (a string) found, expected one of'),
+    "batch size beyond int64": (("benchmarks", 1, "extra_info", "batch_size"), 10**20, "expected a whole number from 1 to"),
+    "pass number beyond int64": (("benchmarks", 1, "extra_info", "passes", 0), 10**30, "item 0 is 1000000000000000"),
+    "pass count as text": (("netbench", "passes"), "../x", 'netbench.passes: "../x" (a string) found'),
+    "seed as a float": (("netbench", "seed"), 1.5, "netbench.seed: 1.5 (a number) found, expected null or a whole"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,10 +111,13 @@ def test_a_path_that_is_no_folder_is_one_line(tmp_path: Path) -> None:
 def test_a_whole_run_that_moved_is_named(tmp_path: Path) -> None:
     a = load_run(run_copy(tmp_path / "20260101T000000Z-a"))
     moved = load_run(run_copy(tmp_path / "20260101T000100Z-b", scale=1.1, seed=4))
-    (line,) = selfcheck.findings(selfcheck.paired(a, moved))[5:]
+    line, scaled = selfcheck.findings(selfcheck.paired(a, moved))[5:]
     # 1.10 and the jitter of up to 1% on B's rounds
     assert line.startswith(("B/A at the median case is 1.10", "B/A at the median case is 1.11"))
     assert "the whole of B ran 1" in line and "% slower" in line
+    # B x 1.10 on a B 10% slower as a whole is a 21% slowdown against A; B x 1.5, 65%
+    wanted = r"so at the median case, against A, B x 1\.10 was 2[12]\.\d% slower and B x 1\.50 was 6[56]\.\d% slower"
+    assert re.fullmatch(wanted, scaled)
     steady = load_run(run_copy(tmp_path / "20260101T000200Z-c", seed=5))
     assert len(selfcheck.findings(selfcheck.paired(a, steady))) == 5
 
@@ -177,3 +181,13 @@ def test_a_whole_run_that_moved_within_the_band_blames_no_verdict(tmp_path: Path
         "B/A at the median case is 1.030: the whole of B ran 3% slower, which no interval within one run includes "
         "(compare's band is ±4%)"
     )
+    assert lines[6] == "so at the median case, against A, B x 1.10 was 13.3% slower and B x 1.50 was 54.5% slower"
+
+
+def test_a_faster_whole_run_says_what_the_scaled_runs_became(tmp_path: Path) -> None:
+    # B 5% faster as a whole: B x 1.10 is then only a 4.5% slowdown against A, and the self-check says so.
+    a = load_run(run_copy(tmp_path / "20260101T000000Z-a"))
+    moved = load_run(run_copy(tmp_path / "20260101T000100Z-b", scale=0.95))
+    lines = selfcheck.findings(selfcheck.paired(a, moved))
+    assert "the whole of B ran 5% faster" in lines[5]
+    assert lines[6] == "so at the median case, against A, B x 1.10 was 4.5% slower and B x 1.50 was 42.5% slower"

@@ -142,9 +142,25 @@ def case_id(values: Mapping[Any, Any]) -> str:
 # ---- noise rules ----------------------------------------------------------------------------------
 
 
+# Machine fact: how many other netbench runs timed on the machine while this one did (bench.neighbours).
+OTHER_RUNS = "other_netbench_runs"
+
+
+def neighbour_warnings(facts: Mapping[str, Any]) -> list[str]:
+    """The warning for other netbench runs that timed alongside this one (the report's headline says it too)."""
+    others = facts.get(OTHER_RUNS)
+    if not others:
+        return []
+    runs = "another netbench run" if others == 1 else f"{others:g} other netbench runs"
+    return [
+        f"{runs} timed on this machine alongside this one: they competed for the CPUs, and their pinned passes "
+        "could share one; time one run at a time"
+    ]
+
+
 def noise_warnings(facts: Mapping[str, Any]) -> list[str]:
     """Plain-language warnings about the conditions a run was taken under (facts: bench.machine's)."""
-    warnings = []
+    warnings = neighbour_warnings(facts)
     load, cores = facts.get("load_average_1m"), facts.get("logical_cores") or 1
     if load is not None and load > 0.5 * cores:
         warnings.append(f"load average {load} on {cores} cores: other work competes with the benchmark")

@@ -23,8 +23,9 @@ from packaging.version import Version
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import OptionError, Selection, add_case_options
-from bench.contract import RESULT_FILE, SCHEMA_VERSION, Case, noise_warnings
+from bench.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, noise_warnings
 from bench.machine import collect_noise, cpu_summary, machine_facts
+from bench.neighbours import Neighbours
 from bench.peak import peak_of, probe_gflops
 from bench.results import PendingJson, check_results_root, write_json
 from bench.run import point_latest
@@ -39,6 +40,7 @@ REPORT_ERROR = pytest.StashKey[str]()
 ALLOCATOR = pytest.StashKey[str]()
 PEAKS = pytest.StashKey[dict[str, dict[str, float]]]()
 NOISE = pytest.StashKey[dict[str, Any]]()
+NEIGHBOURS = pytest.StashKey[Neighbours]()
 CLOCKS = pytest.StashKey[dict[str, RecordingClock]]()
 START = pytest.StashKey[tuple[float, float]]()  # (perf_counter, epoch seconds) when the run began
 SEED = pytest.StashKey[int]()
@@ -223,7 +225,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     config.stash[ALLOCATOR] = pin_heap()
     # Taken before the benchmarks load the machine themselves.
-    config.stash[NOISE] = collect_noise()
+    neighbours = config.stash[NEIGHBOURS] = Neighbours()
+    config.stash[NOISE] = {**collect_noise(), OTHER_RUNS: neighbours.arrive()}
     warn_about_noise(config)
     config.stash[CANARY] = Canary(config.stash[START][0])
     stop_gently(session)
@@ -287,6 +290,8 @@ def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict[str, A
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: `-p no:benchmark` is refused in pytest_configure
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     noise: dict[str, Any] = config.stash.get(NOISE, {})
+    if NEIGHBOURS in config.stash:  # those there at the start, and those that came since
+        noise = {**noise, OTHER_RUNS: config.stash[NEIGHBOURS].during()}
     machine_info["netbench"] = {
         **machine_facts(),
         **noise,
@@ -389,6 +394,8 @@ def pytest_netbench_mark_incomplete(session: pytest.Session, exitstatus: int) ->
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # pytest-benchmark's hookwrapper has written the JSON by the time this runs.
     config = session.config
+    if NEIGHBOURS in config.stash:
+        config.stash[NEIGHBOURS].leave()
     if SAMPLER in config.stash:
         config.stash[SAMPLER].compiles.close()  # the compiled shapes' Inductor caches, in a temporary folder
         config.stash[SAMPLER].placement.restore()  # the report is built in this process, on every CPU

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from bench import files
-from bench.contract import COUNTED, NONE, RESULT_FILE
+from bench.contract import COUNTED, NONE, RESULT_FILE, neighbour_warnings
 from bench.run import claim_run_dir, is_run, run_folders
 from reports import (
     drift,
@@ -55,6 +55,7 @@ def headline(df: pd.DataFrame, run: Run) -> list[str]:
         f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (95% interval wider than ±{NOISY_PRECISION:.0%})"
     )
     lines += drift.speed_line(run)
+    lines += [literal(warning) for warning in neighbour_warnings(run.facts)]
     if df.empty:
         lines.insert(0, "**No case was timed**: see the skipped and failed cases below for why.")
     return drift.incomplete(run) + lines

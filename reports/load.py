@@ -18,6 +18,7 @@ from bench.contract import (
     COUNT_DIMENSIONS,
     DIMENSION_DEFAULTS,
     DIMENSIONS,
+    OTHER_RUNS,
     PHASES,
     RESULT_FILE,
     SCHEMA_VERSION,
@@ -32,7 +33,7 @@ NUMBER_EXTRAS = (
 TEXT_EXTRAS = ("implementation", "timer", "memory_method")
 NUMBER_STATS = ("iqr", "q1", "q3", "mean", "stddev", "min", "max", "rounds", "iterations")
 TEXT_FACTS = ("hostname", "cpu_model", "torch_version", "cpu_governor")
-NUMBER_FACTS = ("load_average_1m", "logical_cores")
+NUMBER_FACTS = ("load_average_1m", "logical_cores", OTHER_RUNS)
 
 
 class ReportError(Exception):

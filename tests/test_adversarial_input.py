@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.contract import SCHEMA_VERSION, noise_warnings
+from bench.contract import OTHER_RUNS, SCHEMA_VERSION, noise_warnings
 from bench.files import inside, safe_name
 from reports import html, markdown, tables
 from reports.build import headline
@@ -71,6 +71,7 @@ PLACES: list[tuple[str | int, ...]] = [
     ("machine_info", "node"),
     ("machine_info", "netbench"),
     *[("machine_info", "netbench", k) for k in ("hostname", "cpu_model", "gpus", "load_average_1m", "logical_cores")],
+    ("machine_info", "netbench", OTHER_RUNS),
     ("datetime",),
 ]
 
@@ -130,6 +131,7 @@ WRONG: dict[str, tuple[tuple[str | int, ...], Any, str]] = {
     "batch size beyond int64": (("benchmarks", 1, "extra_info", "batch_size"), 10**20, "a whole number from 1"),
     "pass number beyond int64": (("benchmarks", 1, "extra_info", "passes", 0), 10**30, "item 0 is 1000000000000000"),
     "pass count as text": (("netbench", "passes"), "../x", 'netbench.passes: "../x" (a string) found'),
+    "other runs as text": (("machine_info", "netbench", OTHER_RUNS), "2", f'{OTHER_RUNS}: "2" (a string) found'),
     "seed as a float": (("netbench", "seed"), 1.5, "netbench.seed: 1.5 (a number) found, expected null or a whole"),
 }
 

@@ -14,6 +14,7 @@ holds is only counted, never shown.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -36,10 +37,10 @@ class Neighbours:
         self.started = round(time.time(), 3)  # as its line has it: a line started later is another run's
         self.at_start = 0  # runs already timing when this one started
 
-    def arrive(self) -> int:
-        """Take the shared mark; how many other runs were timing already (0 where it cannot tell)."""
+    def arrive(self) -> int | None:
+        """Take the shared mark; how many other runs were timing already (None where it cannot tell)."""
         if fcntl is None:
-            return 0
+            return None
         try:
             # O_NOFOLLOW: a link planted in the shared temporary folder is not followed to another file.
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
@@ -51,7 +52,7 @@ class Neighbours:
             os.write(self.fd, f"{os.getpid()} {self.started:.3f}\n".encode())
         except OSError:  # another user's file, a read-only temporary folder: run on, unrecorded
             self.leave()
-            return 0
+            return None
         return self.at_start
 
     def exclusive(self) -> bool:
@@ -70,16 +71,18 @@ class Neighbours:
         for line in os.pread(self.fd, 1 << 16, 0).decode(errors="replace").splitlines():
             parts = line.split()
             try:
-                found.append((int(parts[0]), float(parts[1])))
+                pid, start = int(parts[0]), float(parts[1])
             except (IndexError, ValueError):
                 continue
+            if math.isfinite(start):
+                found.append((pid, start))
         return found
 
-    def during(self) -> int:
+    def during(self) -> int | None:
         """How many other runs timed at some point while this one did: those there at its start, those that
         started since, and, at the least, one still holding the mark now."""
         if self.fd is None or fcntl is None:
-            return 0
+            return None
         try:
             later = sum(1 for _, start in self.lines() if start > self.started)
             # A neighbour whose line was lost (its start raced this run's truncation) still holds the mark.

@@ -55,7 +55,7 @@ def test_a_run_that_came_and_went_is_still_counted(tmp_path: Path) -> None:
 
 def test_lines_of_runs_gone_or_garbled_count_for_nothing(tmp_path: Path) -> None:
     mark = tmp_path / "mark"
-    mark.write_text(f"999999999 {time.time():.3f}\nnot a line\n-1 5\n0 nan\n")
+    mark.write_text(f"999999999 {time.time():.3f}\nnot a line\n-1 5\n0 nan\n1 inf\n")
     run = Neighbours(mark)
     assert run.arrive() == 0  # nobody holds the mark: the old lines are cleared
     assert run.during() == 0
@@ -68,8 +68,11 @@ def test_a_holder_whose_line_is_garbled_still_counts(tmp_path: Path) -> None:
     holder = Neighbours(mark)
     holder.arrive()
     with mark.open("w") as f:  # another user's run scribbled over the lines
-        f.write("<script>\n")
-    assert later(mark).arrive() == 1
+        f.write("<script>\n1 inf\n")
+    beside = later(mark)
+    assert beside.arrive() == 1
+    assert beside.during() == 1  # the holder; the line from infinity is no run
+    beside.leave()
     holder.leave()
 
 
@@ -79,7 +82,7 @@ def test_a_link_in_its_place_is_not_followed(tmp_path: Path) -> None:
     mark = tmp_path / "mark"
     mark.symlink_to(target)
     run = Neighbours(mark)
-    assert run.arrive() == 0 and run.during() == 0
+    assert run.arrive() is None and run.during() is None  # not known, rather than "nobody"
     run.leave()
     assert target.read_text() == "keep me\n"
 

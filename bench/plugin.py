@@ -23,7 +23,7 @@ from packaging.version import Version
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import OptionError, Selection, add_case_options
-from bench.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, noise_warnings
+from bench.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, neighbour_warnings, noise_warnings
 from bench.machine import collect_noise, cpu_summary, machine_facts
 from bench.neighbours import Neighbours
 from bench.peak import peak_of, probe_gflops
@@ -291,7 +291,7 @@ def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict[str, A
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     noise: dict[str, Any] = config.stash.get(NOISE, {})
     if NEIGHBOURS in config.stash:  # those there at the start, and those that came since
-        noise = {**noise, OTHER_RUNS: config.stash[NEIGHBOURS].during()}
+        noise[OTHER_RUNS] = config.stash[NEIGHBOURS].during()
     machine_info["netbench"] = {
         **machine_facts(),
         **noise,
@@ -444,6 +444,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(no_figures_line(config), yellow=True)
     if INTERRUPTED in config.stash:
         terminalreporter.write_line(f"netbench: {config.stash[INTERRUPTED]}; saved as incomplete", red=True)
+    if NEIGHBOURS in config.stash and not config.stash[NEIGHBOURS].at_start:  # one that came later: not yet said
+        noise: dict[str, Any] = config.stash[NOISE]
+        for warning in neighbour_warnings(noise):
+            terminalreporter.write_line(f"netbench: warning: {warning}", yellow=True)
     terminalreporter.write_line(f"results: {run_dir}/")
     if REPORT_ERROR in config.stash:
         terminalreporter.write_line(f"report failed: {config.stash[REPORT_ERROR]}", red=True)

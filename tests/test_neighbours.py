@@ -125,3 +125,21 @@ def test_a_run_beside_another_says_so_and_records_it(tmp_path: Path) -> None:
     assert alone.returncode == 0 and "alongside" not in alone.stdout
     (folder,) = [p for p in (tmp_path / "alone").iterdir() if p.is_dir() and not p.is_symlink()]
     assert json.loads((folder / "benchmark.json").read_text())["machine_info"]["netbench"][OTHER_RUNS] == 0
+
+
+def test_the_first_run_says_so_at_its_end(tmp_path: Path) -> None:
+    """A run that was alone at its start but had company later says so in its closing lines."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    first = start_bench(tmp_path / "first", "--batch-sizes", "1", "--optimizers", "sgd", "--threads", "1",
+                        "--no-report", "--passes", "4", env=env)  # fmt: skip
+    mark = tmp_path / "netbench-timing.lock"
+    deadline = time.monotonic() + 60
+    while not (mark.exists() and mark.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the first run has taken the mark
+    visitor = later(mark)
+    assert visitor.arrive() == 1
+    visitor.leave()
+    done = finish(first)
+    assert done.returncode == 0, done.stdout + done.stderr
+    closing = done.stdout.split("netbench ---", 1)[1]
+    assert "netbench: warning: another netbench run timed on this machine alongside this one" in closing

@@ -20,6 +20,7 @@ import pytest
 import pytest_benchmark.plugin
 from packaging.version import Version
 
+from bench.affinity import Placement
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import OptionError, Selection, add_case_options
@@ -227,6 +228,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # Taken before the benchmarks load the machine themselves.
     neighbours = config.stash[NEIGHBOURS] = Neighbours()
     config.stash[NOISE] = {**collect_noise(), OTHER_RUNS: neighbours.arrive()}
+    if neighbours.at_start:
+        # Another run is pinning its passes to the CPUs in turn; pinned as well, this run's passes would meet its
+        # on one CPU while the other idles. Left to the scheduler, this run goes wherever that run is not.
+        config.stash[SAMPLER].placement = Placement(cpus=[])
     warn_about_noise(config)
     config.stash[CANARY] = Canary(config.stash[START][0])
     stop_gently(session)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.affinity import Placement
 from bench.contract import OTHER_RUNS, neighbour_warnings, noise_warnings
 from bench.neighbours import Neighbours, alive
 from tests.conftest import finish, start_bench
@@ -115,8 +116,10 @@ def test_a_run_beside_another_says_so_and_records_it(tmp_path: Path) -> None:
     assert beside.returncode == 0, beside.stdout + beside.stderr
     assert "netbench: warning: another netbench run timed on this machine alongside this one" in beside.stdout
     (folder,) = [p for p in (tmp_path / "beside").iterdir() if p.is_dir() and not p.is_symlink()]
-    facts = json.loads((folder / "benchmark.json").read_text())["machine_info"]["netbench"]
-    assert facts[OTHER_RUNS] == 1
+    data = json.loads((folder / "benchmark.json").read_text())
+    assert data["machine_info"]["netbench"][OTHER_RUNS] == 1
+    # Not pinned: the other run is, and pinned too, their passes could meet on one CPU.
+    assert all(bench["extra_info"]["cpu_groups"] == [] for bench in data["benchmarks"])
     assert "another netbench run timed on this machine alongside this one" in (folder / "report.md").read_text()
 
     (tmp_path / "quiet").mkdir()
@@ -124,7 +127,9 @@ def test_a_run_beside_another_says_so_and_records_it(tmp_path: Path) -> None:
     alone = finish(start_bench(tmp_path / "alone", *tiny, "--no-report", env=quiet))
     assert alone.returncode == 0 and "alongside" not in alone.stdout
     (folder,) = [p for p in (tmp_path / "alone").iterdir() if p.is_dir() and not p.is_symlink()]
-    assert json.loads((folder / "benchmark.json").read_text())["machine_info"]["netbench"][OTHER_RUNS] == 0
+    data = json.loads((folder / "benchmark.json").read_text())
+    assert data["machine_info"]["netbench"][OTHER_RUNS] == 0
+    assert all(bench["extra_info"]["cpu_groups"] == Placement().groups(1) for bench in data["benchmarks"])
 
 
 def test_the_first_run_says_so_at_its_end(tmp_path: Path) -> None:

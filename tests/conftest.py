@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,14 @@ FAST = ("--benchmark-max-time", "0.01", "--benchmark-min-rounds", "2", "--passes
 
 def start_bench(results_root: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
     """`python -m pytest bench/test_phases.py ARGS` from the repo root, started, not awaited."""
-    # Unbuffered: a test can read the run's lines as they come (and interrupt it mid-run).
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, "PYTHONUNBUFFERED": "1"}
+    # Unbuffered: a test can read the run's lines as they come (and interrupt it mid-run). Each run gets its own
+    # temporary folder: runs the suite starts side by side would otherwise see each other's mark
+    # (bench.neighbours), and a later one would leave its passes unpinned.
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+        "PYTHONUNBUFFERED": "1",
+        "TMPDIR": tempfile.mkdtemp(prefix="netbench-test-run-"),
+    }
     argv = [sys.executable, "-m", "pytest", "bench/test_phases.py", *FAST, "--results-root", str(results_root), *args]
     popen = {"cwd": REPO, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
     return subprocess.Popen(argv, **popen)

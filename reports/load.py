@@ -120,8 +120,12 @@ def shown(value: Any) -> str:
 LARGEST = 2**31 - 1
 
 
+def is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= LARGEST
+    return is_integer(value) and 0 <= value <= LARGEST
 
 
 def is_count(value: Any) -> bool:
@@ -199,8 +203,7 @@ def check_section(check: Checker, data: dict[str, Any]) -> dict[str, Any]:
             check_dimensions(check, f"netbench.{key}[{i}]", record, required=key == "skipped")
     check.optional("netbench", section, ("interrupted",), TEXT)
     check.optional("netbench", section, ("passes",), COUNT)
-    check.optional("netbench", section, ("seed",), (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-                                                    "a whole number of 0 or more"))  # fmt: skip
+    check.optional("netbench", section, ("seed",), (lambda v: is_integer(v) and v >= 0, "a whole number of 0 or more"))
     check.optional("netbench", section, ("precision_target", "seconds_per_case", "started", "wall_seconds"), AMOUNT)
     check_canary(check, section)
     return section

@@ -1,8 +1,2 @@
-"""netbench: time the phases of a training step of one small PyTorch network.
-
-Importing the package imports no torch: reports/ uses bench.contract, bench.files and bench.run without it.
-"""
-
-from bench.contract import SCHEMA_VERSION
-
-__all__ = ["SCHEMA_VERSION"]
+"""netbench's measuring side: the workloads, the case matrix, timing, machine facts, profiling, and the pytest
+plugin that times each case. What it writes and what reports/ reads is named once, in core/."""

@@ -1,6 +1,6 @@
 """The case matrix: what the user selects on the command line, validated, and the cases it makes.
 
-The dimensions themselves (Case, the phases, optimizers, losses) are named in bench/contract.py, which the
+The dimensions themselves (Case, the phases, optimizers, losses) are named in core/contract.py, which the
 reports share without importing torch.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from bench.contract import DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
+from core.contract import DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
 from bench.variant import variant_for
 
 DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from torch._dynamo.utils import counters
 
-from bench.contract import Case
+from core.contract import Case
 from bench.timer import clock_for, torch_threads
 from bench.variant import compile_room
 from bench.workload import Workload

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.optim.optimizer import _default_to_fused_or_foreach
 
-from bench.contract import OPTIMIZERS
+from core.contract import OPTIMIZERS
 
 LR = 0.01  # the source's learning_rate; used by every SGD-like variant so their steps compare
 

@@ -24,12 +24,12 @@ from bench.affinity import Placement
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import OptionError, Selection, add_case_options
-from bench.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, neighbour_warnings, noise_warnings
+from core.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, neighbour_warnings, noise_warnings
 from bench.machine import collect_noise, cpu_summary, machine_facts
 from bench.neighbours import Neighbours
 from bench.peak import peak_of, probe_gflops
 from bench.results import PendingJson, check_results_root, write_json
-from bench.run import point_latest
+from core.run import point_latest
 from bench.sampler import Budget, Sampler
 from bench.timer import RecordingClock
 

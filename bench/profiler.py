@@ -40,10 +40,10 @@ import torch
 from torch.autograd.profiler_util import FunctionEvent
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
-from bench import files
+from core import files
 from bench.allocator import pin_heap
 from bench.case import OptionError, Selection, add_case_options
-from bench.contract import (
+from core.contract import (
     NO_OPERATOR,
     NO_PHASE,
     PHASE_FIELDS,
@@ -55,7 +55,7 @@ from bench.contract import (
     Case,
 )
 from bench.optimizer import UnsupportedOptimizer
-from bench.run import claim_run_dir, point_latest
+from core.run import claim_run_dir, point_latest
 from bench.timer import torch_threads
 from bench.variant import compile_room, unsupported_reason
 from bench.workload import Workload

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.case import OptionError
-from bench.contract import RESULT_FILE
-from bench.files import write_text
-from bench.run import claim_run_dir
+from core.contract import RESULT_FILE
+from core.files import write_text
+from core.run import claim_run_dir
 
 PARTIAL = ".benchmark.json.part"
 

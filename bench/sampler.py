@@ -26,14 +26,14 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.affinity import Placement
 from bench.compile_cost import CompileCosts, CompileFailed, watching_graphs
-from bench.contract import Case
+from core.contract import Case
 from bench.memory import phase_memory, state_bytes
 from bench.optimizer import UnsupportedOptimizer
 from bench.reference import Reference
 from bench.timer import MAX_PEDANTIC_ROUNDS, RecordingClock, iterations_for, rounds_for, time_once
 from bench.variant import compile_room, cpu_has_bf16, parse, unsupported_reason
 from bench.workload import Plan, Workload, flops_per_sample
-from reports.stats import figure
+from core.stats import figure
 
 # A round gets one untimed round before each pass (the case before it left other data in the caches)
 # when that costs at most this share of the pass; longer rounds hardly feel the caches.

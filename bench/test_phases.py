@@ -6,7 +6,7 @@ from __future__ import annotations
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.canary import Canary
-from bench.contract import Case
+from core.contract import Case
 from bench.sampler import Sampler
 from bench.timer import RecordingClock, torch_threads
 

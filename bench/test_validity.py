@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from bench.contract import Case
+from core.contract import Case
 from bench.net import make_net
 from bench.optimizer import ManualSGD, make_optimizer
 from bench.workload import Workload

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.axes import Axes
 
-from bench import files
-from bench.contract import COUNTED, NONE, RESULT_FILE, neighbour_warnings
-from bench.run import claim_run_dir, is_run, run_folders
+from core import files
+from core.contract import COUNTED, NONE, RESULT_FILE, neighbour_warnings
+from core.run import claim_run_dir, is_run, run_folders
 from reports import (
     drift,
     efficiency,

@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from bench import files
+from core import files
 
 DPI = 110
 Draw = Callable[[Axes], Axes]

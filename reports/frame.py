@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.contract import DIMENSIONS, case_id
+from core.contract import DIMENSIONS, case_id
 from reports.load import Run
-from reports.stats import QUANTILE, figure
+from core.stats import QUANTILE, figure
 
 # A figure whose 95% interval (over passes and rounds) is wider than +-5% is flagged noisy: on this
 # project's 2-core box, figures within +-5% reproduced within 3% run to run (README, "How figures are made").

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from bench.contract import DIMENSIONS, PHASES
+from core.contract import DIMENSIONS, PHASES
 from reports import units
 from reports.frame import NOISY_PRECISION
 from reports.margin import Rounds, describe, ranked
 from reports.markdown import literal
 
 # What a user picks among for a given device and thread count; every other dimension is a condition the
-# figures are told apart by. A dimension added to bench.contract.Case is a choice unless listed here.
+# figures are told apart by. A dimension added to core.contract.Case is a choice unless listed here.
 CONDITIONS = ("device", "threads", "loss", "phase")
 CHOICES = tuple(d for d in DIMENSIONS if d not in CONDITIONS)
 GROUP = ("device", "threads")

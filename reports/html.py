@@ -13,7 +13,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup, escape
 
-from bench import files
+from core import files
 from reports import units
 from reports.document import Document, Figure, Section, Table
 

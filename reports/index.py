@@ -14,15 +14,15 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from bench import files
-from bench.contract import RESULT_FILE
+from core import files
+from core.contract import RESULT_FILE
 from reports import html, markdown, tables, units
 from reports.frame import machine_label, tidy
 from reports.load import ReportError, load_run, read_json
 
 INDEX = "index.html"
 PROFILE_RECORD = "profile.json"  # bench.profiler's record of a profile run
-STAMP = re.compile(r"(\d{8}T\d{6}Z)")  # bench.run.run_id and compare folders start with the UTC time
+STAMP = re.compile(r"(\d{8}T\d{6}Z)")  # core.run.run_id and compare folders start with the UTC time
 # The page each kind of folder is read through, best first: a profile folder has report.html once its report is built.
 PAGES = {
     "run": ("report.html",),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bench.contract import (
+from core.contract import (
     COUNT_DIMENSIONS,
     DIMENSION_DEFAULTS,
     DIMENSIONS,

@@ -1,6 +1,6 @@
 """How far one case leads another in the same run, and whether the lead is real.
 
-Both cases' rounds go through reports.stats.compare_rounds: a 95% interval of the ratio of their per-sample
+Both cases' rounds go through core.stats.compare_rounds: a 95% interval of the ratio of their per-sample
 times from two-stage bootstraps over passes and rounds, paired pass by pass (both cases ran in the same
 passes of one run, so what the machine did in a pass cancels in their ratio). A lead whose whole interval does not clear
 stats.MIN_EFFECT is "too close to call": the headline and the recommendations then name no winner.
@@ -17,7 +17,7 @@ import pandas as pd
 from reports import units
 from reports.frame import passes_of
 from reports.load import Run
-from reports.stats import CONFIDENCE, SLOWER, compare_rounds
+from core.stats import CONFIDENCE, SLOWER, compare_rounds
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 from matplotlib.axes import Axes
 
-from bench import files
-from bench.contract import (
+from core import files
+from core.contract import (
     NO_OPERATOR,
     NO_PHASE,
     OLD_PHASE_LABELS,
@@ -88,7 +88,7 @@ def check_unique(check: Checker, cases: list[str]) -> None:
 
 def case_folder(case: str) -> str:
     """The folder of a case's files under traces/ and operators/. Case names come from profile.json, so each
-    becomes one safe path segment first (bench.files.safe_name). Split at '_' because safe_name replaces it
+    becomes one safe path segment first (core.files.safe_name). Split at '_' because safe_name replaces it
     and case ids hold it (train_step, cross_entropy): the profiler's own ids come back as they are."""
     return "_".join(files.safe_name(part) for part in case.split("_"))
 

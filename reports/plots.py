@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
-from bench.contract import NONE, PHASES, TRAIN_STEP_PARTS
+from core.contract import NONE, PHASES, TRAIN_STEP_PARTS
 from reports import units
 from reports.frame import FIGURE_NAME
 

@@ -17,7 +17,7 @@ from reports.document import Section
 from reports.headline import GROUP, candidates, group_label, lead_phase, measure
 from reports.margin import Rounds, describe, ranked
 from reports.markdown import literal
-from reports.stats import MIN_EFFECT
+from core.stats import MIN_EFFECT
 
 # How to ask torch for each implementation (bench.optimizer builds them the same way).
 HOW = {

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.run import is_run, run_order
+from core.run import is_run, run_order
 from reports.drift import canary, cpu_line, timed_share, variation
 from reports.frame import passes_of
 from reports.load import ReportError, Run, load_run
-from reports.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
+from core.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
 
 SLOWDOWNS = (1.10, 1.5)
 CALLED = 0.5  # "could call" = called slower in at least half the cases

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.contract import COUNTED, DIMENSIONS, NONE, PHASES
+from core.contract import COUNTED, DIMENSIONS, NONE, PHASES
 from reports import units
 from reports.units import Quantity
 

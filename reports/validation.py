@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import files
-from bench.contract import RESULT_FILE
-from bench.run import newest_run
+from core import files
+from core.contract import RESULT_FILE
+from core.run import newest_run
 from reports import markdown, units
 from reports.document import Document, Section, Table
 from reports.frame import tidy

@@ -1,7 +1,7 @@
 """The variants section: each variant against eager per phase and batch size, its memory, what compiling
 costs and when it pays for itself, and the line that says what to turn on here.
 
-Torch-free, as every report module: names come from bench.contract.
+Torch-free, as every report module: names come from core.contract.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from bench.contract import DIMENSIONS, EAGER, VARIANTS
+from core.contract import DIMENSIONS, EAGER, VARIANTS
 from reports import tables, units
 from reports.document import Section, Table
 from reports.margin import Rounds
 from reports.markdown import literal
-from reports.stats import geometric_mean
+from core.stats import geometric_mean
 
 BASELINE = EAGER
 ADVICE_TITLE = "What to use on this machine"  # reports.recommend's section, when it has nothing of its own

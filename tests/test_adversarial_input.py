@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.contract import OTHER_RUNS, SCHEMA_VERSION, noise_warnings
-from bench.files import inside, safe_name
+from core.contract import OTHER_RUNS, SCHEMA_VERSION, noise_warnings
+from core.files import inside, safe_name
 from reports import html, markdown, tables
 from reports.build import headline
 from reports.document import Document, Section, Table

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from bench import files
-from bench.contract import DIMENSIONS
+from core import files
+from core.contract import DIMENSIONS
 from reports import index
 from reports.__main__ import main
 from tests.conftest import snapshot, write_run
@@ -194,7 +194,7 @@ def test_hostile_labels_in_a_comparison(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 class FullDisk:
-    """bench.files' view of `os`, where writing the file whose name contains `target` fills the disk
+    """core.files' view of `os`, where writing the file whose name contains `target` fills the disk
     half-way through (Linux: the name comes from /proc/self/fd)."""
 
     def __init__(self, target: str) -> None:

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import files
-from bench.contract import PHASE_FIELDS, PROFILE_FILE, SCHEMA_VERSION, STEP_FIELDS
-from bench.run import LATEST, is_run, point_latest
+from core import files
+from core.contract import PHASE_FIELDS, PROFILE_FILE, SCHEMA_VERSION, STEP_FIELDS
+from core.run import LATEST, is_run, point_latest
 from reports import operators
 from reports.__main__ import main
 from reports.load import Checker, ReportError

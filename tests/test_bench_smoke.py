@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from bench.contract import DIMENSIONS
-from bench.run import LATEST
+from core.contract import DIMENSIONS
+from core.run import LATEST
 from tests.conftest import run_bench
 
 # One thread: two spinning OpenMP threads make a run 3x slower on a shared 2-core box.

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.case import OptionError, Selection
-from bench.contract import DIMENSIONS, LOSSES, NONE, OPTIMIZERS, PHASES, Case
+from core.contract import DIMENSIONS, LOSSES, NONE, OPTIMIZERS, PHASES, Case
 
 
 def test_defaults() -> None:

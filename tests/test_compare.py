@@ -25,7 +25,7 @@ from reports.compare.sources import load_sources, pick_baseline, result_files
 from reports.compare.speedup import MISSING_BASELINE, MISSING_HERE, compare, gate, join_keys, presence, shared, summary
 from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE
 from reports.load import ReportError, load_run
-from reports.stats import FASTER, SAME, SLOWER, compare_rounds, geometric_mean
+from core.stats import FASTER, SAME, SLOWER, compare_rounds, geometric_mean
 from tests.conftest import thin
 
 REPO = Path(__file__).resolve().parents[1]
@@ -222,7 +222,7 @@ def test_nested_artifacts_are_found_once(tmp_path: Path, fixture_data: dict[str,
     artifacts = tmp_path / "artifacts"
     ubuntu = write_run(artifacts / "bench-ubuntu-latest" / "20250101T000000Z-runner1", fixture_data, host="u")
     write_run(artifacts / "bench-macos-latest" / "deeper" / "20250101T000001Z-mac", fixture_data, host="m", scale=2)
-    (artifacts / "bench-ubuntu-latest" / "latest").symlink_to(ubuntu.name)  # as bench.run leaves it
+    (artifacts / "bench-ubuntu-latest" / "latest").symlink_to(ubuntu.name)  # as core.run leaves it
     files = result_files(artifacts)
     assert [f.parent.name for f in files] == ["20250101T000001Z-mac", "20250101T000000Z-runner1"]
     labels = [f"{d.name.removeprefix('bench-')}={d}" for d in sorted(artifacts.iterdir())]

@@ -1,4 +1,4 @@
-"""bench/contract.py: the names bench and reports share, and the reports running where torch cannot be imported."""
+"""core/contract.py: the names bench and reports share, and the reports running where torch cannot be imported."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from bench import contract
-from bench.contract import COUNTED, PHASE, PHASES, TRAIN_STEP_PARTS, USES_LOSS, USES_OPTIMIZER, Case, case_id
+from core import contract
+from core.contract import COUNTED, PHASE, PHASES, TRAIN_STEP_PARTS, USES_LOSS, USES_OPTIMIZER, Case, case_id
 from tests.conftest import REPO, thin
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
@@ -25,7 +25,7 @@ class NoTorch:
 sys.meta_path.insert(0, NoTorch())
 sys.argv = ["python -m reports", *sys.argv[1:]]
 if sys.argv[1] == "import-all":
-    import importlib, pkgutil, reports, bench.contract, bench.files, bench.run
+    import importlib, pkgutil, reports, core.contract, core.files, core.run
     for module in pkgutil.walk_packages(reports.__path__, "reports."):
         importlib.import_module(module.name)
     print("imported", "torch" in sys.modules)
@@ -111,8 +111,8 @@ def test_an_old_profile_label_reads_as_the_phase(tmp_path: Path) -> None:
 
 
 def test_reports_import_no_bench_module_that_needs_torch() -> None:
-    """reports/ takes shared names from bench.contract (and bench.files / bench.run, which import no torch)."""
-    allowed = {"bench", "bench.contract", "bench.files", "bench.run"}
+    """reports/ takes shared names from core.contract (and core.files / core.run, which import no torch)."""
+    allowed = {"bench", "core.contract", "core.files", "core.run"}
     found = set()
     for path in (REPO / "reports").rglob("*.py"):
         for line in path.read_text().splitlines():

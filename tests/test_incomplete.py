@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.run import LATEST, complete, point_latest
+from core.run import LATEST, complete, point_latest
 from reports import index
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.contract import Case
+from core.contract import Case
 from bench.memory import CPU_METHOD, CUDA_METHOD, cpu_peak, cuda_peak, phase_memory, replay_peak, state_bytes
 from bench.workload import Workload
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.affinity import Placement
-from bench.contract import OTHER_RUNS, neighbour_warnings, noise_warnings
+from core.contract import OTHER_RUNS, neighbour_warnings, noise_warnings
 from bench.neighbours import Neighbours, alive
 from tests.conftest import finish, start_bench
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import machine
-from bench.contract import noise_warnings
+from core.contract import noise_warnings
 from bench.machine import Facts, collect_noise
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.contract import OPTIMIZERS
+from core.contract import OPTIMIZERS
 from bench.net import Net, make_batch, make_loss, make_net
 from bench.optimizer import LR, ManualSGD, UnsupportedOptimizer, make_optimizer, resolved_implementation
 

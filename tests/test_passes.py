@@ -19,7 +19,7 @@ import pytest
 
 from bench.affinity import Placement
 from bench.canary import INTERVAL
-from bench.contract import SCHEMA_VERSION
+from core.contract import SCHEMA_VERSION
 from bench.machine import cpu_model, cpu_summary
 from bench.plugin import MIN_ROUNDS, min_rounds
 from tests.conftest import REPO, finish, start_bench

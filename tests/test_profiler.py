@@ -15,9 +15,9 @@ import torch
 from matplotlib.figure import Figure as MplFigure
 
 from bench import profiler
-from bench.contract import TRAIN_STEP_PARTS, Case
+from core.contract import TRAIN_STEP_PARTS, Case
 from bench.optimizer import UnsupportedOptimizer
-from bench.run import LATEST, is_run
+from core.run import LATEST, is_run
 from reports import operators
 from reports.load import ReportError
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from bench.contract import Case
+from core.contract import Case
 from bench.reference import Reference
 from bench.workload import Plan, Workload
 

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.contract import COUNTED, DIMENSIONS, SCHEMA_VERSION
+from core.contract import COUNTED, DIMENSIONS, SCHEMA_VERSION
 from reports import tables, units
 from reports.__main__ import main
 from reports.build import build
 from reports.frame import NOISY_PRECISION, tidy
 from reports.load import load_run
-from reports.stats import QUANTILE
+from core.stats import QUANTILE
 from tests.conftest import snapshot, write_run
 
 REPO = Path(__file__).resolve().parents[1]

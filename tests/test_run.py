@@ -7,7 +7,7 @@ import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.run import LATEST, new_run_dir, newest_run, point_latest, run_id
+from core.run import LATEST, new_run_dir, newest_run, point_latest, run_id
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -17,7 +17,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from bench.contract import case_id
+from core.contract import case_id
 from reports import headline, plots
 from reports.__main__ import main
 from reports.build import build

@@ -14,7 +14,7 @@ import pytest
 
 from reports import selfcheck
 from reports.load import load_run
-from reports.stats import FASTER, SAME, SLOWER
+from core.stats import FASTER, SAME, SLOWER
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
 REPO = FIXTURE.parents[2]

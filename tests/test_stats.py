@@ -1,4 +1,4 @@
-"""The statistics of reports/stats.py on synthetic rounds whose truth is known: the figure, the interval's
+"""The statistics of core/stats.py on synthetic rounds whose truth is known: the figure, the interval's
 coverage when the machine drifts between passes, and the verdicts of a comparison."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reports.stats import (
+from core.stats import (
     FASTER,
     MIN_EFFECT,
     QUANTILE,

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bench.run import is_run
+from core.run import is_run
 
 REPO = Path(__file__).resolve().parents[1]
 

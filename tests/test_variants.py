@@ -17,7 +17,7 @@ import torch
 from bench import profiler
 from bench.case import OptionError, Selection
 from bench.compile_cost import CompileCost, CompileCosts, first_call, graph_breaks, watching_graphs
-from bench.contract import VARIANTS, Case
+from core.contract import VARIANTS, Case
 from bench.variant import parse, unsupported_reason
 from bench.workload import Workload
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.contract import NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
+from core.contract import NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
 from bench.optimizer import UnsupportedOptimizer
 from bench.workload import Plan, Workload, count_flops, flops_per_sample
 

@@ -1,6 +1,6 @@
 """Machine A against machine B: `python -m reports compare RUN RUN ...`.
 
-sources reads and checks the runs; speedup pairs their cases and calls each difference (with reports.stats);
+sources reads and checks the runs; speedup pairs their cases and calls each difference (with core.stats);
 plots draws the speedups and throughputs; command builds the comparison's page and files.
 """
 

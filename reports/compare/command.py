@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import files
-from bench.contract import DIMENSIONS, noise_warnings
+from core import files
+from core.contract import DIMENSIONS, noise_warnings
 from reports import figures, html, index, markdown, units
 from reports.compare.plots import plot_speedup, plot_throughput
 from reports.compare.sources import Source, load_sources, pick_baseline
@@ -38,7 +38,7 @@ from reports.document import Document, Figure, Section, Table
 from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE
 from reports.load import ReportError, one_line
 from reports.markdown import literal
-from reports.stats import CONFIDENCE, FASTER, MAX_DRAWS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
+from core.stats import CONFIDENCE, FASTER, MAX_DRAWS, MIN_EFFECT, RESAMPLES, SAME, SLOWER
 
 RESULTS_ROOT = Path("results")
 THROUGHPUT_PHASE = "train_step"
@@ -293,7 +293,7 @@ def throughput_figure(sources: Sequence[Source], keys: Sequence[str], out: Path)
 
 
 def output_folder(out: Path | None) -> Path:
-    """A folder claimed for this comparison alone (bench.files): --out if new or empty, else
+    """A folder claimed for this comparison alone (core.files): --out if new or empty, else
     results/compare-<UTC time>[-n]. Two comparisons started together never share one."""
     if out is None:
         return files.claim(RESULTS_ROOT, f"compare-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")

@@ -9,7 +9,7 @@ from matplotlib.axis import Axis
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from reports.stats import FASTER, SAME, SLOWER
+from core.stats import FASTER, SAME, SLOWER
 
 COLORS = {FASTER: "tab:green", SLOWER: "tab:red", SAME: "tab:gray"}
 # Round ratios for the speedup axis: a log axis alone labels only powers of ten.

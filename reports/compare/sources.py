@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.contract import RESULT_FILE
+from core.contract import RESULT_FILE
 from reports.frame import machine_label
 from reports.load import ReportError, Run, load_run
 

@@ -20,7 +20,7 @@ import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.case import Selection
-from bench.contract import Case
+from core.contract import Case
 from bench.workload import Workload
 
 CASES = Selection.parse(threads="1").cases()

@@ -1,5 +1,5 @@
 """Weigh the figure's quantile and compare's band on stored A/A pairs: what the self-check prints for one pair,
-summed over many, for each choice. This is how reports/stats.py's QUANTILE and MIN_EFFECT were chosen.
+summed over many, for each choice. This is how core/stats.py's QUANTILE and MIN_EFFECT were chosen.
 
     python tests/perf/replay.py ROOT [ROOT ...] [--quantiles 0.01,0.05] [--bands 0.04,0.05]
 
@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
-from bench.run import run_folders
+from core.run import run_folders
 from reports.load import RESULT_FILE, ReportError, load_run
 from reports.selfcheck import intervals, paired, verdicts
-from reports.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison
+from core.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison
 
 COLUMNS = "quantile  band  pairs  false/pair  pairs<=2  x1.10 slower  x1.10 faster  x1.5 slower  median|B/A-1|  outside"
 

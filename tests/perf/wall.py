@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: reports/ is the project's
 
-from bench.contract import RESULT_FILE  # noqa: E402
-from bench.run import run_folders  # noqa: E402
+from core.contract import RESULT_FILE  # noqa: E402
+from core.run import run_folders  # noqa: E402
 from reports.drift import timed_seconds  # noqa: E402
 
 SUMMARY = re.compile(r" in ([0-9]+(?:\.[0-9]+)?)s\b")

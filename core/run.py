@@ -8,8 +8,8 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.contract import RECORDS
-from bench.files import claim, safe_name
+from core.contract import RECORDS
+from core.files import claim, safe_name
 
 LATEST = "latest"
 SUFFIX = "_"  # before the count of runs started in the same second; never part of a host name

@@ -1,16 +1,19 @@
 """netbench sessions. `nox -l` lists them; arguments after `--` pass through to the tool each one runs.
 
 torch is installed once, into .nox/shared, pinned to one release (override with NETBENCH_TORCH) so that runs on
-different machines compare like with like; that environment also gets the dependencies and every dependency group
-a session has asked for. Each session's own environment is a thin venv that sees .nox/shared through a .pth file,
-so seven sessions cost one torch (1.3 GB on CPU, several GB as the CUDA build), not seven.
+different machines compare like with like; that environment holds torch and netbench's own dependencies, nothing
+else. Each session's own environment is a thin venv that sees .nox/shared through a .pth file, so seven sessions
+cost one torch (1.3 GB on CPU, several GB as the CUDA build), not seven; what a session needs beyond that (the test
+tools, the linters, the TensorBoard plugin) goes into its own venv, so a benchmark's environment is the same
+whichever sessions ran before it.
 
 On a machine whose Python already has torch and the other dependencies (and maybe no network), run
-`nox --no-venv -s <session>`: nothing is installed and that Python is used as it is.
+`nox --no-venv -s <session>`: nothing is installed and that Python is used as it is (docs/environments.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -24,6 +27,7 @@ from typing import Any
 
 import nox
 
+nox.needs_version = ">=2025.2.9"  # dependency groups (nox.project.dependency_groups) and `default=` on sessions
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"  # the thin venvs are cheap, but there is no need to rebuild them
 
@@ -31,35 +35,56 @@ HERE = Path(__file__).resolve().parent  # tests import this file from wherever p
 PYPROJECT = nox.project.load_toml(HERE / "pyproject.toml")
 TORCH = os.environ.get("NETBENCH_TORCH", "torch==2.13.0")
 SHARED = HERE / ".nox" / "shared"
-STAMP = SHARED / "netbench.json"  # what .nox/shared was built with: rebuilt or extended when that changes
+STAMP = SHARED / "netbench.json"  # what .nox/shared was built with: rebuilt when that changes
+LOCK = HERE / ".nox" / "shared.lock"  # one pip at a time on .nox/shared, across sessions started together
+LAYOUT = 2  # 2: .nox/shared holds torch and the dependencies only; dependency groups live in the session venvs
 
 
 def bin_python(env: Path) -> Path:
     return env / ("Scripts" if os.name == "nt" else "bin") / ("python.exe" if os.name == "nt" else "python")
 
 
-def requirements(groups: list[str]) -> list[str]:
+def requirements() -> list[str]:
     deps = [d for d in PYPROJECT["project"]["dependencies"] if not d.startswith("torch")]
-    return [TORCH, *deps, *nox.project.dependency_groups(PYPROJECT, *groups)]
+    return [TORCH, *deps]
 
 
 def built_with() -> dict[str, Any]:
     return json.loads(STAMP.read_text()) if STAMP.exists() else {}
 
 
-def shared_env(session: nox.Session, *groups: str) -> Path:
-    """Create .nox/shared, or add to it what `groups` need; return its site-packages. pip runs only when the
-    requirements (pyproject.toml, NETBENCH_TORCH, the groups asked for so far) or the Python changed."""
-    stamp = built_with()
-    if stamp.get("python") != sys.version:
-        session.run(sys.executable, "-m", "venv", "--clear", str(SHARED), external=True)
-        stamp = {}
-    wanted = sorted({*stamp.get("groups", []), *groups})
-    reqs = requirements(wanted)
-    python = str(bin_python(SHARED))
-    if stamp.get("requirements") != reqs:
-        session.run(python, "-m", "pip", "install", "--disable-pip-version-check", *reqs, external=True)
-        STAMP.write_text(json.dumps({"python": sys.version, "groups": wanted, "requirements": reqs}, indent=1))
+@contextlib.contextmanager
+def locked() -> Any:
+    """Hold .nox/shared.lock: two sessions started together would run pip on the same folder at once."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock; sessions there run one after another
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_env(session: nox.Session) -> Path:
+    """Create .nox/shared (torch and netbench's dependencies), or bring it up to date; return its site-packages.
+    pip runs only when the requirements (pyproject.toml, NETBENCH_TORCH) or the Python changed. An environment of
+    an older layout (one that collected every session's dependency groups) is rebuilt from scratch, so that nothing
+    a test or lint session added is left where a benchmark would load it."""
+    with locked():
+        stamp = built_with()
+        if stamp.get("python") != sys.version or stamp.get("layout") != LAYOUT:
+            session.run(sys.executable, "-m", "venv", "--clear", str(SHARED), external=True)
+            stamp = {}
+        reqs = requirements()
+        python = str(bin_python(SHARED))
+        if stamp.get("requirements") != reqs:
+            session.run(python, "-m", "pip", "install", "--disable-pip-version-check", *reqs, external=True)
+            STAMP.write_text(json.dumps({"python": sys.version, "layout": LAYOUT, "requirements": reqs}, indent=1))
     return Path(output(session, python, "-c", SITE, external=True))
 
 
@@ -79,17 +104,19 @@ def see_shared(session: nox.Session, site: Path) -> None:
 
 
 def install(session: nox.Session, *groups: str) -> str:
-    """The Python to run: the session venv, seeing torch, the dependencies and `groups` in .nox/shared.
-    Under --no-venv nothing is installed and it is the Python running nox."""
+    """The Python to run: the session venv, seeing torch and the dependencies in .nox/shared, with `groups`
+    installed into the session venv itself. Under --no-venv nothing is installed and it is the Python running nox."""
     if session.venv_backend == "none":
         return sys.executable
-    see_shared(session, shared_env(session, *groups))
+    see_shared(session, shared_env(session))
+    if groups:  # pip sees .nox/shared through the .pth: what is there already is not installed again
+        session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
     return str(bin_python(Path(session.virtualenv.location)))
 
 
 def install_reports(session: nox.Session) -> str:
     """The Python for `python -m reports`: the light `reports` group in the session's own venv, no torch
-    (reports/ imports only bench.contract, bench.files and bench.run of bench; tests/test_contract.py checks)."""
+    (reports/ imports only core.contract, core.files and core.run of bench; tests/test_contract.py checks)."""
     if session.venv_backend == "none":
         return sys.executable
     session.install(*nox.project.dependency_groups(PYPROJECT, "reports"))
@@ -102,7 +129,7 @@ def stamp_now() -> str:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time every phase over the case matrix; writes results/<run-id>/ with report.md. Options: see README."""
+    """Time every phase over the case matrix; writes results/<run-id>/ with report.md. Options: docs/options.md."""
     python = install(session)
     session.run(python, "-m", "pytest", "bench/test_phases.py", *session.posargs)
 
@@ -165,19 +192,31 @@ def profile(session: nox.Session) -> None:
 def compare(session: nox.Session) -> None:
     """Compare runs of several machines (run folders, JSON files, CI artifacts); writes results/compare-<time>/.
 
-    Options (--baseline, --label NAME=PATH, --out, --fail-slower 10%): see README, Comparing machines.
+    Options (--baseline, --label NAME=PATH, --out, --fail-slower 10%): see docs/comparing.md.
     """
     if not session.posargs:
-        session.error("name the runs to compare: nox -s compare -- RUN RUN ... (see README, Comparing machines)")
+        session.error("name the runs to compare: nox -s compare -- RUN RUN ... (see docs/comparing.md)")
     python = install_reports(session)
     session.run(python, "-m", "reports", "compare", *session.posargs)
 
 
+# The end-to-end tests (real benchmark and profiler runs in subprocesses, compiles, Chromium, TensorBoard, nested
+# nox) carry this marker: `nox -s tests` leaves them out for the edit-test loop, `nox -s tests_all` (and CI) runs them.
+E2E = "e2e"
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The suite's own tests (fast, no GPU needed; CUDA tests skip without one)."""
+    """The suite's fast tests: everything but the end-to-end ones (a few minutes; CUDA tests skip without a GPU)."""
     python = install(session, "test")
-    session.run(python, "-m", "pytest", "tests", *session.posargs)
+    session.run(python, "-m", "pytest", "tests", "-m", f"not {E2E}", *session.posargs)
+
+
+@nox.session(default=False)
+def tests_all(session: nox.Session) -> None:
+    """Every test, the end-to-end ones too (what CI runs), with the slowest printed."""
+    python = install(session, "test")
+    session.run(python, "-m", "pytest", "tests", "--durations=25", *session.posargs)
 
 
 @nox.session
@@ -220,21 +259,26 @@ def compat(session: nox.Session, end: str) -> None:
     session.run(python, "-m", "pytest", *COMPAT_TESTS, "-p", "no:cacheprovider", *session.posargs)
 
 
-# The README's recipe for a GPU box without network (section "On a GPU machine with torch preinstalled and no
-# network"): the wheel list is read from there, so the README cannot list less than what this session proves.
-RECIPE_HEADING = "## On a GPU machine with torch preinstalled and no network"
-# The oldest pytest-benchmark netbench runs on, with the newest pytest it works with (README, Supported versions).
+# The recipe for a GPU box without network (docs/environments.md): its wheel list is derived from pyproject.toml
+# here, and tests/test_docs.py checks that the page shows exactly this list.
+OFFLINE_GROUPS = ("test",)  # the test group includes the profile group
+# The oldest pytest-benchmark netbench runs on, with the newest pytest it works with (docs/environments.md).
 RECIPE_PINS = ("pytest-benchmark==5.0.0", "pytest==9.1.1")
-# The README's commands, then a selection of tests that imports every test module (collection) but runs only the
+# The docs' commands, then a selection of tests that imports every test module (collection) but runs only the
 # ones that exercise the offline stack: the whole suite would double CI's time.
 RECIPE_TESTS = ("-k", "bench_smoke or workflow", "-p", "no:cacheprovider")
 
 
 def recipe_wheels() -> list[str]:
-    """The packages in the README's `pip install --no-index --find-links ./wheels ...` line."""
-    text = (HERE / "README.md").read_text().split(RECIPE_HEADING, 1)[1]
-    line = next(ln for ln in text.splitlines() if "pip install --no-index --find-links ./wheels" in ln)
-    return shlex.split(line.split("./wheels", 1)[1])
+    """What a GPU box with torch and no network needs beside torch: nox, netbench's other dependencies and the
+    test groups, as pyproject.toml names them."""
+    deps = [d for d in PYPROJECT["project"]["dependencies"] if not d.startswith("torch")]
+    return [*deps, *nox.project.dependency_groups(PYPROJECT, *OFFLINE_GROUPS)]  # the test group names nox
+
+
+def recipe_command() -> str:
+    """The docs' install line for the box, from recipe_wheels()."""
+    return "pip install --no-index --find-links ./wheels " + shlex.join(recipe_wheels())
 
 
 # Run by .nox/shared's Python: the top-level entries of site-packages that torch and its dependencies own, less the
@@ -260,9 +304,10 @@ DISTRIBUTIONS = "import importlib.metadata as md; print(*{d.metadata['Name'].low
 
 @nox.session(default=False, venv_backend="none")  # it builds its own Python: the "GPU box"
 def offline(session: nox.Session) -> None:
-    """The README's recipe for a GPU box without network, for real: a Python that has torch (and its own
-    dependencies) and nothing else gets the README's wheel list from a folder, with the oldest pytest-benchmark
-    netbench runs on; then, with PIP_NO_INDEX=1, `nox --no-venv -s bench -- --quick` and `nox --no-venv -s tests`."""
+    """The recipe for a GPU box without network (docs/environments.md), for real: a Python that has torch (and its
+    own dependencies) and nothing else gets recipe_wheels() from a folder, with the oldest pytest-benchmark netbench
+    runs on; then, with PIP_NO_INDEX=1, `nox --no-venv -s bench -- --quick` and a selection of `nox --no-venv -s
+    tests_all` (the end-to-end tests of the plugin among them)."""
     site = shared_env(session)
     tmp = Path(session.create_tmp())
     box, wheels, pins = tmp / "box", tmp / "wheels", tmp / "pins.txt"
@@ -286,7 +331,7 @@ def offline(session: nox.Session) -> None:
     nox_cmd = (python, "-m", "nox", "--no-venv")
     root = f"--results-root={tmp / 'results'}"
     session.run(*nox_cmd, "-s", "bench", "--", "--quick", root, env=offline_env, external=True)
-    session.run(*nox_cmd, "-s", "tests", "--", *RECIPE_TESTS, *session.posargs, env=offline_env, external=True)
+    session.run(*nox_cmd, "-s", "tests_all", "--", *RECIPE_TESTS, *session.posargs, env=offline_env, external=True)
     for folder in (box, wheels):  # 0.9 GB; kept when a step failed, to look into
         shutil.rmtree(folder)
 

@@ -23,8 +23,28 @@ REPO = Path(__file__).resolve().parents[1]
 FAST = ("--benchmark-max-time", "0.01", "--benchmark-min-rounds", "2", "--passes", "2", "-p", "no:cacheprovider")
 
 
+# The test being run, so that the helpers below can check it is marked e2e (set by the autouse fixture `current`).
+RUNNING: dict[str, pytest.Item] = {}
+
+
+@pytest.fixture(autouse=True)
+def current(request: pytest.FixtureRequest) -> Iterator[None]:
+    RUNNING["item"] = request.node  # type: ignore[assignment]
+    yield
+    RUNNING.pop("item", None)
+
+
+def require_e2e(what: str) -> None:
+    """A test that starts a real run belongs to the end-to-end set: `nox -s tests` leaves those out to stay fast,
+    so an unmarked one would slow every edit-test loop. This makes the marker hold itself."""
+    item = RUNNING.get("item")
+    if item is not None and item.get_closest_marker("e2e") is None:
+        raise AssertionError(f"{item.nodeid} {what}: mark it @pytest.mark.e2e (or the module: pytestmark)")
+
+
 def start_bench(results_root: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
     """`python -m pytest bench/test_phases.py ARGS` from the repo root, started, not awaited."""
+    require_e2e("starts a benchmark run")
     # Unbuffered: a test can read the run's lines as they come (and interrupt it mid-run). Each run gets its own
     # temporary folder: runs the suite starts side by side would otherwise see each other's mark
     # (bench.neighbours), and a later one would leave its passes unpinned.

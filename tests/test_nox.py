@@ -17,7 +17,7 @@ nox = pytest.importorskip("nox", reason="needs nox (the test dependency group)")
 import noxfile  # noqa: E402 - after nox is known to be importable
 
 REPO = Path(__file__).resolve().parents[1]
-README = (REPO / "README.md").read_text()
+ENVIRONMENTS = (REPO / "docs" / "environments.md").read_text()
 
 
 def names(requirements: list[str] | tuple[str, ...]) -> set[str]:
@@ -71,7 +71,7 @@ def test_reports_group_is_what_the_package_depends_on_less_torch_and_pytest() ->
     assert names(project) - names(reports) == {"torch", "pytest", "pytest-benchmark", "packaging"}
 
 
-def test_the_readme_wheel_list_holds_everything_bench_tests_and_profile_need_beyond_torch() -> None:
+def test_the_offline_wheel_list_holds_everything_bench_tests_and_profile_need_beyond_torch() -> None:
     needed = [
         *noxfile.PYPROJECT["project"]["dependencies"],
         *nox.project.dependency_groups(noxfile.PYPROJECT, "test", "profile"),
@@ -81,12 +81,74 @@ def test_the_readme_wheel_list_holds_everything_bench_tests_and_profile_need_bey
     assert names(needed) - {"torch"} == names(wheels)
 
 
-def test_compat_pins_the_declared_lower_bounds_and_the_readme_states_them() -> None:
+def test_compat_pins_the_declared_lower_bounds_and_the_docs_state_them() -> None:
     lowest = noxfile.ENDS["lowest"]
     assert names(lowest) == {"pytest", "pytest-benchmark"}
-    section = README.split("## Supported versions", 1)[1].split("\n## ", 1)[0]
+    section = ENVIRONMENTS.split("## Supported versions", 1)[1].split("\n## ", 1)[0]
     for pin in lowest:
         name, version = pin.split("==")
         assert f"{name} {version}" in section
     for pin in noxfile.RECIPE_PINS:  # the older pair the offline recipe proves
         assert pin.replace("==", " ") in section
+
+
+class FakeSession:
+    """What install() and the sessions use of nox.Session, recording instead of running."""
+
+    venv_backend = "virtualenv"
+    posargs: list[str] = []
+
+    def __init__(self, tmp: Path) -> None:
+        self.virtualenv = type("Venv", (), {"location": str(tmp)})()
+        self.installed: list[str] = []
+        self.commands: list[tuple[str, ...]] = []
+
+    def install(self, *args: str) -> None:
+        self.installed += args
+
+    def run(self, *args: str, **kwargs: object) -> None:
+        self.commands.append(args)
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSession:
+    monkeypatch.setattr(noxfile, "shared_env", lambda session: tmp_path / "shared-site")
+    monkeypatch.setattr(noxfile, "see_shared", lambda session, site: None)
+    return FakeSession(tmp_path)
+
+
+def test_the_shared_environment_holds_torch_and_the_dependencies_only() -> None:
+    """What every session shares: a test or lint group there would be loaded by every later benchmark."""
+    assert names(noxfile.requirements()) == names(noxfile.PYPROJECT["project"]["dependencies"])
+
+
+def test_a_benchmark_session_installs_nothing_beyond_the_shared_environment(fake: FakeSession) -> None:
+    noxfile.bench(fake)  # type: ignore[arg-type]
+    assert fake.installed == []
+    assert fake.commands[-1][1:4] == ("-m", "pytest", "bench/test_phases.py")
+
+
+def test_test_and_lint_tools_go_into_their_own_session(fake: FakeSession) -> None:
+    noxfile.tests(fake)  # type: ignore[arg-type]
+    assert "hypothesis>=6.100" in fake.installed
+    assert ("-m", "not e2e") == fake.commands[-1][4:6]
+    lint = FakeSession(Path(fake.virtualenv.location))
+    noxfile.lint(lint)  # type: ignore[arg-type]
+    assert {"ruff", "mypy"} <= names(lint.installed)
+
+
+def test_nox_refuses_to_run_the_noxfile_with_a_nox_too_old_for_it() -> None:
+    assert noxfile.nox.needs_version == ">=2025.2.9"
+
+
+def test_pip_on_the_shared_environment_runs_one_session_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sessions started together: the second waits for the lock the first holds."""
+    import fcntl
+
+    monkeypatch.setattr(noxfile, "LOCK", tmp_path / "shared.lock")
+    with noxfile.locked():
+        with (tmp_path / "shared.lock").open("a") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with (tmp_path / "shared.lock").open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the session is done

@@ -1,5 +1,9 @@
 """Files and folders written so that nothing earlier is lost: safe names, atomic writes, claimed folders,
-CSV files that a spreadsheet opens without running anything.
+CSV files that a spreadsheet opens without running anything; and files read so that nothing hangs or escapes.
+
+Result folders come from elsewhere (unpacked CI artifacts), so what is in them is read only when it is a plain
+file of bounded size (never a FIFO that blocks, a device that never ends, or a link out of the folder), and
+written only through plain files and folders of their own (never through a link to another folder).
 
 Torch-free: bench (run and profile folders) and reports (reports, comparisons, the index) share it.
 """
@@ -8,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
+import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -39,11 +46,18 @@ def safe_name(text: str, fallback: str = "x") -> str:
 
 
 def inside(folder: Path, name: str | Path) -> Path:
-    """folder/name, refused (ValueError) when name is absolute or climbs out of folder."""
+    """folder/name, refused (ValueError) when name is absolute or climbs out of folder, and (Refused) when a
+    part of it that exists already is not a plain folder of folder's own, or the file is not a plain file."""
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts or not relative.parts:
         raise ValueError(f"{str(name)!r} is not a path inside {folder}")
-    return folder / relative
+    path = folder
+    for part in relative.parts[:-1]:
+        path = path / part
+        writable_folder(path)
+    path = path / relative.parts[-1]
+    writable_file(path)
+    return path
 
 
 # ---- atomic writes ------------------------------------------------------------------------------
@@ -57,6 +71,7 @@ def atomic(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     was and no temporary file behind. The temporary name starts with a dot: listings skip it.
     """
     path = Path(path)
+    writable_file(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
@@ -99,6 +114,160 @@ def sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# ---- what may be read and written ----------------------------------------------------------------------
+
+RECORD_LIMIT = 128 << 20  # a result file: the committed fixture (24 cases, 10,000 rounds) is 1 MiB
+TEXT_LIMIT = 4 << 20  # a page or a summary that netbench wrote (compare.md, an operator summary)
+IMAGE_LIMIT = 64 << 20  # a plot netbench drew
+MAX_DIGITS = 100  # of a whole number in JSON: int64 needs 19, and a float holds up to 308 (Python refuses 4,300)
+KINDS = {
+    stat.S_IFLNK: "a symlink",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+# O_NONBLOCK: opening a FIFO that slipped past the checks returns at once instead of waiting for a writer.
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class Refused(OSError):
+    """A path netbench will not read or write through; str() is one line: the path, what it is, what is allowed."""
+
+    def __init__(self, path: Path | str, problem: str, code: int = errno.EPERM) -> None:
+        super().__init__(code, problem, str(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+class Unparsable(ValueError):
+    """JSON that parses but that no reader can use (a huge whole number, a lone surrogate); str() says what."""
+
+
+def kind_of(mode: int) -> str:
+    return KINDS.get(stat.S_IFMT(mode), "not a plain file")
+
+
+def readable_file(path: Path) -> Path:
+    """The path to open for reading `path`: itself when it is a plain file; the file it links to when it is a
+    symlink to a plain file in the same folder (benchmark.json -> benchmark-1.json). Anything else is Refused:
+    a FIFO (a read would wait for a writer for ever), a device (/dev/zero never ends), a folder, a socket, or a
+    link that leads anywhere else."""
+    path = Path(path)
+    mode = os.lstat(path).st_mode  # FileNotFoundError as it is: callers say "no such file"
+    if stat.S_ISREG(mode):
+        return path
+    allowed = "only plain files are read from result folders"
+    if not stat.S_ISLNK(mode):
+        raise Refused(path, f"{kind_of(mode)}; {allowed}")
+    target = Path(os.path.realpath(path))
+    beside = target.parent == Path(os.path.realpath(path.parent))
+    try:
+        plain = stat.S_ISREG(os.lstat(target).st_mode)
+    except OSError:
+        plain = False
+    if not (beside and plain):
+        raise Refused(path, f"a symlink to {target}; {allowed} (or a symlink to one in the same folder)", errno.ELOOP)
+    return target
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of a plain file (see readable_file) of at most `limit` bytes; Refused otherwise."""
+    fd = os.open(readable_file(path), READ_FLAGS)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):  # swapped between the check and the open
+            raise Refused(path, f"{kind_of(status.st_mode)}; only plain files are read from result folders")
+        if status.st_size > limit:
+            raise too_large(path, limit)
+        data = bytearray()
+        while len(data) <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - len(data)))):
+            data += chunk  # a file that grows while it is read stops at limit + 1
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise too_large(path, limit)
+    return bytes(data)
+
+
+def too_large(path: Path, limit: int) -> Refused:
+    return Refused(path, f"larger than {limit >> 20} MiB; a netbench file is at most that", errno.EFBIG)
+
+
+def bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise Unparsable(f"a whole number of {len(digits.lstrip('-')):,} digits; at most {MAX_DIGITS} are allowed")
+    return int(digits)
+
+
+def parse_json(text: str) -> Any:
+    """json.loads, with whole numbers of bounded size (Python refuses to read more than 4,300 digits, and a
+    number that no float holds breaks every statistic) and every string valid Unicode (a lone surrogate escape
+    such as \\ud800 cannot be written to any page). Unparsable otherwise; invalid JSON is json's own error."""
+    try:
+        data = json.loads(text, parse_int=bounded_int)
+    except RecursionError:
+        raise Unparsable("nested more deeply than any reader allows") from None
+    if "\\u" in text:  # a lone surrogate can only come from an escape
+        lone_surrogate(data)
+    return data
+
+
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+SURROGATE_PROBLEM = "a lone surrogate escape (\\ud800 to \\udfff unpaired); text must be valid Unicode"
+
+
+def lone_surrogate(data: Any) -> None:
+    """Unparsable naming where a string (or a key) holds a lone surrogate; valid pairs are one character by now."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                place = f"{where}.{key}" if where else key
+                if SURROGATE.search(key):
+                    raise Unparsable(f"{short(ascii(place))}: a key with {SURROGATE_PROBLEM}")
+                stack.append((item, place))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, str) and SURROGATE.search(value):
+            raise Unparsable(f"{short(where) or 'the top level'}: a string with {SURROGATE_PROBLEM}")
+
+
+def short(where: str) -> str:
+    """Where in a file, as a message names it: keys come from the file, so it is cut short."""
+    return where if len(where) <= 80 else f"{where[:77]}..."
+
+
+def read_json(path: Path, limit: int = RECORD_LIMIT) -> Any:
+    """A JSON file read with every bound above: Refused (an OSError), or a ValueError (not UTF-8, not JSON,
+    Unparsable)."""
+    return parse_json(read_bounded(path, limit).decode("utf-8"))
+
+
+def writable_folder(folder: Path) -> None:
+    """Refused when folder exists and is not a plain folder: a link would take the write to another folder."""
+    try:
+        mode = os.lstat(folder).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        raise Refused(folder, f"{kind_of(mode)}; a run folder is written only through its own plain folders")
+
+
+def writable_file(path: Path) -> None:
+    """Refused when path exists and is not a plain file (a link, a FIFO, a device, a folder): the file written
+    in its place would not be the one a reader finds, or would be another one."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise Refused(path, f"{kind_of(mode)}; only a plain file is replaced")
 
 
 # ---- claimed folders ------------------------------------------------------------------------------

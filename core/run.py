@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
 from core.contract import RECORDS
-from core.files import claim, safe_name
+from core.files import claim, read_json, safe_name
 
 LATEST = "latest"
 SUFFIX = "_"  # before the count of runs started in the same second; never part of a host name
@@ -73,7 +72,7 @@ def complete(folder: Path) -> bool:
     """Whether a run folder holds a run that finished: readable, and not marked interrupted."""
     record = next((folder / name for name in RECORDS if (folder / name).exists()), None)
     try:
-        data = json.loads(record.read_text(encoding="utf-8")) if record is not None else None
+        data = read_json(record) if record is not None else None  # bounded: never a FIFO or /dev/zero
     except (OSError, ValueError):
         return False
     if not isinstance(data, dict):

@@ -267,7 +267,7 @@ def adopt(file: Path, results_root: Path) -> Path:
     run = check_run(file, read_json(file))
     folder = written(lambda: claim_run_dir(results_root, run_name(run)))
     try:
-        files.write_bytes(folder / RESULT_FILE, file.read_bytes())
+        files.write_bytes(folder / RESULT_FILE, files.read_bounded(file, files.RECORD_LIMIT))
     except OSError as err:
         shutil.rmtree(folder, ignore_errors=True)  # ours, new and incomplete
         raise ReportError(f"{folder / RESULT_FILE}: cannot be written ({err.strerror or err})") from None

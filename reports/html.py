@@ -135,7 +135,7 @@ def table_view(t: Table, n: int) -> TableView:
 def data_uri(path: Path) -> str | None:
     """The file as a data: URI, or None when it cannot be read (the page says so instead)."""
     try:
-        data = path.read_bytes()
+        data = files.read_bounded(path, files.IMAGE_LIMIT)  # a plain file of the folder, never a link out
     except OSError:
         return None
     mime = MIME.get(path.suffix.lower(), "application/octet-stream")

@@ -103,7 +103,7 @@ def run_entry(folder: Path) -> Entry:
 def title_of(folder: Path) -> str:
     """What a comparison compares: the title line of its compare.md."""
     try:
-        first = (folder / "compare.md").read_text(encoding="utf-8").partition("\n")[0]
+        first = files.read_bounded(folder / "compare.md", files.TEXT_LIMIT).decode("utf-8", "replace").split("\n")[0]
     except OSError:
         return ""
     return markdown.unescape(first.removeprefix("#").strip().removeprefix("Comparison: "))

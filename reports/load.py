@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from core import files
 from core.contract import (
     COUNT_DIMENSIONS,
     DIMENSION_DEFAULTS,
@@ -84,18 +85,23 @@ def result_file(path: Path) -> Path:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file from elsewhere, read only as a plain file of bounded size (core.files): a FIFO, a device, a
+    link out of its folder, a huge whole number or a lone surrogate is one line naming it, never a hang."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = files.read_bounded(path, files.RECORD_LIMIT).decode("utf-8")
+    except files.Refused as err:
+        raise ReportError(str(err)) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ReportError(f"{path}: cannot be read ({err.__class__.__name__})") from None
     if not text.strip():
         raise ReportError(f"{path}: empty file")
     try:
         # Python also reads NaN and Infinity (not JSON); the checks below refuse them by name.
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
-        where = f" ({err.msg} at line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
-        raise ReportError(f"{path}: not valid JSON, truncated or corrupt{where}") from None
+        return files.parse_json(text)
+    except files.Unparsable as err:
+        raise ReportError(f"{path}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise ReportError(f"{path}: not valid JSON, truncated or corrupt ({err.msg} at line {err.lineno})") from None
 
 
 # ---- types as JSON names them ----------------------------------------------------------------------

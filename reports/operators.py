@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -103,9 +104,12 @@ def read_summaries(run_dir: Path, cases: list[str], name: str) -> pd.DataFrame:
 def read_summary(path: Path, fields: Sequence[str]) -> pd.DataFrame:
     """One operator summary, checked as profile.json is: a figure that is no number is one line, not a traceback."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # an operator named 'NA' stays a name
+        text = io.BytesIO(files.read_bounded(path, files.TEXT_LIMIT))  # a plain file: never a FIFO or a device
+        frame = pd.read_csv(text, dtype=str, keep_default_na=False)  # an operator named 'NA' stays a name
     except FileNotFoundError:
         raise ReportError(f"{path}: missing (an interrupted profile run?)") from None
+    except files.Refused as err:
+        raise ReportError(str(err)) from None
     except (OSError, ValueError) as err:  # pandas' ParserError and EmptyDataError are ValueErrors
         raise ReportError(f"{path}: cannot be read ({err.__class__.__name__})") from None
     missing = [f for f in fields if f not in frame.columns]

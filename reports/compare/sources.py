@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.contract import RESULT_FILE
+from core.files import RECORD_LIMIT, read_bounded
 from reports.frame import machine_label
 from reports.load import ReportError, Run, load_run
 
@@ -73,7 +74,7 @@ def load_all(paths: Sequence[Path]) -> tuple[list[Run], list[str]]:
 
 
 def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_bounded(path, RECORD_LIMIT)).hexdigest()
 
 
 def distinct(runs: list[Run]) -> tuple[list[Run], list[tuple[Run, Run]]]:

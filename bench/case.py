@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
-from core.contract import DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
+from bench.options import OptionError, parse_choices, parse_positive_ints
 from bench.variant import variant_for
+from core.contract import DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
 
 DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")
 DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
@@ -43,39 +44,6 @@ def add_case_options(add: Callable[..., object]) -> None:
     for flag, text in CASE_OPTIONS.items():
         add(flag, help=f"{text}; comma-separated")
     add("--quick", action="store_true", help=QUICK_HELP)
-
-
-class OptionError(ValueError):
-    """A bad command-line value; the message is the one line a user sees."""
-
-
-def split_list(option: str, text: str) -> list[str]:
-    items = [item.strip() for item in text.split(",")]
-    if not text.strip() or any(not item for item in items):
-        raise OptionError(f"{option}: {text!r} is not a comma-separated list")
-    return items
-
-
-def parse_choices(option: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    items = split_list(option, text)
-    if "all" in items:
-        return allowed
-    for item in items:
-        if item not in allowed:
-            raise OptionError(f"{option}: {item!r} is not one of {', '.join(allowed)}, all")
-    return tuple(dict.fromkeys(items))
-
-
-def parse_positive_ints(option: str, text: str, limit: int | None = None) -> tuple[int, ...]:
-    values = []
-    for item in split_list(option, text):
-        if not (item.isascii() and item.isdigit()) or int(item) < 1:
-            example = "1,16,64" if limit is None else f"1,{limit}"  # threads: up to the cores
-            raise OptionError(f"{option}: {item!r} is not a positive integer (e.g. {option} {example})")
-        if limit is not None and int(item) > limit:
-            raise OptionError(f"{option}: {item} is more than the {limit} logical cores of this machine")
-        values.append(int(item))
-    return tuple(dict.fromkeys(values))
 
 
 def logical_cores() -> int:

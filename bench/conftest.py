@@ -15,4 +15,5 @@ from bench.plugin import (  # noqa: F401 - pytest finds hooks and fixtures by na
     pytest_runtest_makereport,
     pytest_sessionfinish,
     pytest_terminal_summary,
+    pytest_unconfigure,
 )

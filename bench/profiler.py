@@ -20,29 +20,34 @@ when no case was complete, no folder is.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 from torch.autograd.profiler_util import FunctionEvent
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
-from core import files
 from bench.allocator import pin_heap
-from bench.case import OptionError, Selection, add_case_options
+from bench.case import Selection, add_case_options
+from bench.interruption import Interrupted, Interruption
+from bench.options import OptionError, Parser, usage_error
+from bench.publication import build_report, publish_latest
+from bench.reasons import cannot_run, workload_for
+from bench.timer import torch_threads
+from bench.variant import compile_room
+from bench.workload import Workload
+from core import files
 from core.contract import (
     NO_OPERATOR,
     NO_PHASE,
@@ -54,26 +59,12 @@ from core.contract import (
     TRAIN_STEP_PARTS,
     Case,
 )
-from bench.optimizer import UnsupportedOptimizer
-from core.run import claim_run_dir, point_latest
-from bench.timer import torch_threads
-from bench.variant import compile_room, unsupported_reason
-from bench.workload import Workload
+from core.run import claim_run_dir
 
-USAGE_ERROR = 4  # pytest's exit status for a usage error, so both command lines fail alike
+REPORT_FAILED = 2  # the profiles are saved, their report is not: `python -m reports`'s status for it
 # wait skips the first step (Adam creates its state, the allocator fills); warmup lets the
 # profiler itself settle; the active steps are recorded.
 WAIT, WARMUP, ACTIVE = 1, 1, 3
-
-
-class UsageError(Exception):
-    """A bad command line; str() is the one line a user sees."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse would print the whole usage and exit 2; pytest says one line and exits 4.
-        raise UsageError(message)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,21 +86,9 @@ def step_cases(selection: Selection) -> list[Case]:
     return replace(selection, phases=("train_step",)).cases()
 
 
-def absent_reason(device: str) -> str | None:
-    if device == "cuda" and not torch.cuda.is_available():
-        return "cuda: no CUDA device on this machine (torch.cuda.is_available() is False)"
-    return None
-
-
 def prepare(case: Case) -> Workload | str:
-    """The case's workload, or the reason it cannot run here."""
-    reason = absent_reason(case.device) or unsupported_reason(case.variant, case.device, case.optimizer)
-    if reason is not None:
-        return reason
-    try:
-        return Workload(case)
-    except UnsupportedOptimizer as err:
-        return f"{case.optimizer} on {case.device}: {err}"
+    """The case's workload, or the reason it cannot run here (the benchmarks' reasons, bench.reasons)."""
+    return cannot_run(case) or workload_for(case)
 
 
 # -- profiling -----------------------------------------------------------------------------------
@@ -271,62 +250,12 @@ def summarize(prof: profile, case: Case, run_dir: Path) -> dict[str, object]:
 # -- the command ---------------------------------------------------------------------------------
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM: raised between two bytecodes, wherever the run is."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-    @property
-    def reason(self) -> str:
-        return f"interrupted ({signal.Signals(self.signum).name})"
-
-
-@dataclass
-class Signals:
-    """The handler of Ctrl-C and SIGTERM: each raises Interrupted, except inside `held`, where it waits for
-    the block's end. Python runs handlers in the main thread, between bytecodes, so the flag is enough
-    (a signal mask is not: the kernel hands the signal to one of torch's threads instead)."""
-
-    holding: bool = False
-    pending: int | None = None
-
-    def __call__(self, signum: int, frame: object) -> None:
-        if self.holding:
-            self.pending = signum
-            return
-        raise Interrupted(signum)
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-        if self.pending is not None:
-            raise Interrupted(self.pending)
-
-
-@contextlib.contextmanager
-def interruptible() -> Iterator[Signals]:
-    """SIGTERM (a CI job cancelled, `kill`) stops the run as Ctrl-C does; the handlers before are restored."""
-    signals = Signals()
-    previous = {signum: signal.signal(signum, signals) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield signals
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 @dataclass
 class Profiles:
     """The run folder (claimed when the first case is ready to run) and what profile.json will say."""
 
     results_root: Path
-    signals: Signals = field(default_factory=Signals)
+    signals: Interruption = field(default_factory=Interruption)
     run_dir: Path | None = None
     profiled: list[dict[str, object]] = field(default_factory=list)
     skipped: list[dict[str, object]] = field(default_factory=list)
@@ -379,12 +308,12 @@ def profile_all(selection: Selection, profiles: Profiles, say: Callable[[str], N
 
 
 def run(
-    selection: Selection, results_root: Path, say: Callable[[str], None], signals: Signals | None = None
+    selection: Selection, results_root: Path, say: Callable[[str], None], signals: Interruption | None = None
 ) -> Profiles:
     """Profile every runnable case into a new run folder (run_dir None, and no folder, when no case was
     profiled). Interrupted: the cases done are saved, marked so, and latest does not move to them."""
     allocator = pin_heap()  # as the benchmarks do, so profiles see the heap they saw
-    profiles = Profiles(results_root, signals or Signals())
+    profiles = Profiles(results_root, signals or Interruption())
     try:
         with compile_room():
             profile_all(selection, profiles, say)
@@ -404,8 +333,7 @@ def run(
             "interrupted": profiles.interrupted,
         },
     )
-    if profiles.interrupted is None:
-        point_latest(profiles.run_dir)
+    publish_latest(profiles.run_dir)
     return profiles
 
 
@@ -421,21 +349,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         selection = Selection.from_options(lambda name: getattr(args, name))
-    except (UsageError, OptionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return USAGE_ERROR
+    except OptionError as err:
+        return usage_error(err)
     try:
-        with interruptible() as signals:
+        with Interruption().installed() as signals:
             return profile_and_report(selection, Path(args.results_root), signals)
     except Interrupted as stop:  # while saving or reporting: a folder without its record is no complete profile
         print(f"netbench: {stop.reason} while saving; stopped", file=sys.stderr)
-        return 128 + stop.signum
+        return stop.status
 
 
-def profile_and_report(selection: Selection, results_root: Path, signals: Signals) -> int:
+def profile_and_report(selection: Selection, results_root: Path, signals: Interruption) -> int:
     """0 when every case ran; 128 + the signal's number (as a shell reports it) when interrupted."""
     profiles = run(selection, results_root, print, signals)
-    status = 0 if profiles.stopped is None else 128 + profiles.stopped.signum
+    status = 0 if profiles.stopped is None else profiles.stopped.status
     if profiles.stopped is not None:
         saved = "saved as incomplete" if profiles.run_dir else "nothing saved"
         print(f"netbench: {profiles.interrupted}; {saved}", file=sys.stderr)
@@ -443,15 +370,11 @@ def profile_and_report(selection: Selection, results_root: Path, signals: Signal
         if profiles.stopped is None:
             print("netbench: no case was profiled, nothing saved")
         return status
-    from reports.build import build  # the report side; imported late, only when needed
-    from reports.load import ReportError
-
-    try:
-        report = build(profiles.run_dir)
-    except ReportError as err:  # the profiles are saved; only the report is missing
-        print(f"netbench: report failed: {err}", file=sys.stderr)
-        return status or 2
-    for line in closing_lines(profiles.run_dir, report):
+    failure = build_report(profiles.run_dir)
+    if failure is not None:  # the profiles are saved; only the report is missing
+        print(f"netbench: report failed: {failure}", file=sys.stderr)
+        return status or REPORT_FAILED
+    for line in closing_lines(profiles.run_dir, profiles.run_dir / "report.md"):
         print(line)
     return status
 

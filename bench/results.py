@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from bench.case import OptionError
+from bench.options import OptionError
 from core.contract import RESULT_FILE
 from core.files import write_text
 from core.run import claim_run_dir

@@ -13,26 +13,25 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 import numpy as np
-import pytest
 import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.affinity import Placement
 from bench.compile_cost import CompileCosts, CompileFailed, watching_graphs
-from core.contract import Case
 from bench.memory import phase_memory, state_bytes
-from bench.optimizer import UnsupportedOptimizer
+from bench.reasons import Failure, Skip, Verdict, absent_reason, cannot_run, out_of_memory, workload_for
 from bench.reference import Reference
 from bench.timer import MAX_PEDANTIC_ROUNDS, RecordingClock, iterations_for, rounds_for, time_once
-from bench.variant import compile_room, cpu_has_bf16, parse, unsupported_reason
+from bench.variant import compile_room, cpu_has_bf16, parse
 from bench.workload import Plan, Workload, flops_per_sample
+from core import record
+from core.contract import Case
 from core.stats import figure
 
 # A round gets one untimed round before each pass (the case before it left other data in the caches)
@@ -84,38 +83,17 @@ class CaseState:
         return np.asarray(self.primary.stats.data if self.primary is not None else [], dtype=float)
 
 
-def skip_if_absent(device: str) -> None:
-    if device == "cuda" and not torch.cuda.is_available():
-        pytest.skip("cuda: no CUDA device on this machine (torch.cuda.is_available() is False)")
-
-
-@contextmanager
-def out_of_memory_skips(case: Case) -> Iterator[None]:
-    """A CUDA OOM at a large batch skips that case with the reason; the run goes on."""
-    try:
-        yield
-    except torch.cuda.OutOfMemoryError as err:
-        torch.cuda.empty_cache()
-        pytest.skip(f"out of memory at batch {case.batch_size}: {str(err).splitlines()[0]}")
-
-
-def make_workload(case: Case) -> Workload:
-    try:
-        return Workload(case)
-    except UnsupportedOptimizer as err:
-        pytest.skip(f"{case.optimizer} on {case.device}: {err}")
-
-
-def check_finite(workload: Workload, when: str) -> None:
+def not_finite(workload: Workload, when: str) -> Failure | None:
     """A diverged workload (weights or loss at inf or NaN) would time meaningless arithmetic. The loss of
     the first sample stands for the batch: a whole forward at batch 256 would cost 0.25 s a pass."""
     if not all(bool(torch.isfinite(p).all()) for p in workload.params):
-        pytest.fail(f"{workload.case.id}: weights are not finite {when}; no figure recorded", pytrace=False)
+        return Failure(f"{workload.case.id}: weights are not finite {when}; no figure recorded")
     batch = workload.batch
     with torch.no_grad():
         loss = workload.loss_fn(workload.net(batch.inputs[:1]), batch.target[:1])
     if not bool(torch.isfinite(loss).all()):
-        pytest.fail(f"{workload.case.id}: loss is {loss.item()} {when}; no figure recorded", pytrace=False)
+        return Failure(f"{workload.case.id}: loss is {loss.item()} {when}; no figure recorded")
+    return None
 
 
 def calibrate(plan: Plan, clock: Callable[[], float], min_round: float, crosscheck: bool) -> tuple[int, float]:
@@ -150,26 +128,31 @@ class Sampler:
         self.compiles = CompileCosts()
         self.placement = Placement()
 
-    def prepare(self, case: Case, clock: Callable[[], float]) -> CaseState:
-        """The case's state; a compiled variant's shape is compiled here (once per run, from the warm cache
-        its measured cold start left), so that no round includes compiling."""
-        reason = unsupported_reason(case.variant, case.device, case.optimizer)
+    def prepare(self, case: Case, clock: Callable[[], float]) -> CaseState | Verdict:
+        """The case's state, or why it has none; a compiled variant's shape is compiled here (once per run,
+        from the warm cache its measured cold start left), so that no round includes compiling."""
+        reason = cannot_run(case)
         if reason is not None:
-            pytest.skip(reason)
+            return Skip(reason)
         if parse(case.variant).compile_mode is None:
             return self.prepare_workload(case, clock)
         try:
             with self.compiles.compiling(case) as cost, compile_room():
                 state = self.prepare_workload(case, clock)
         except CompileFailed as err:
-            pytest.fail(str(err), pytrace=False)
-        state.compile_info = cost.extra_info()
+            return Failure(str(err))
+        if isinstance(state, CaseState):
+            state.compile_info = cost.extra_info()
         return state
 
-    def prepare_workload(self, case: Case, clock: Callable[[], float]) -> CaseState:
-        workload = make_workload(case)
+    def prepare_workload(self, case: Case, clock: Callable[[], float]) -> CaseState | Verdict:
+        workload = workload_for(case)
+        if isinstance(workload, str):
+            return Skip(workload)
         workload.warm_up()
-        check_finite(workload, "after warm-up")
+        failure = not_finite(workload, "after warm-up")
+        if failure is not None:
+            return failure
         plan = workload.plan(case.phase)
         memory_key = replace(case, threads=0)
         profiled = 0.0
@@ -189,22 +172,24 @@ class Sampler:
         return state
 
     def extra_info(self, case: Case, state: CaseState) -> dict[str, Any]:
-        """What the report needs besides the timings (keys as the tidy frame's columns)."""
+        """What the report needs besides the timings (keys as the tidy frame's columns), as core.record defines it."""
         memory, method = self.memory[replace(case, threads=0)]
-        return {
-            **case.as_dict(),
-            "implementation": state.workload.implementation,
-            "flops": flops_per_sample(case) * case.batch_size,
-            "samples": case.batch_size,
-            "timer": "cuda-synchronized perf_counter" if case.device == "cuda" else "perf_counter",
-            "peak_gflops": self.peak(case.device, case.threads),
-            "peak_memory_bytes": memory,
-            "memory_method": method,
-            "optimizer_state_bytes": state_bytes(state.workload.optimizer),
-            "cpu_groups": self.placement.groups(case.threads),
-            **state.compile_info,
-            **({"cpu_bf16": cpu_has_bf16()} if "bf16" in case.variant and case.device == "cpu" else {}),
-        }
+        return record.extra_info(
+            {
+                **case.as_dict(),
+                "implementation": state.workload.implementation,
+                "flops": flops_per_sample(case) * case.batch_size,
+                "samples": case.batch_size,
+                "timer": "cuda-synchronized perf_counter" if case.device == "cuda" else "perf_counter",
+                "peak_gflops": self.peak(case.device, case.threads),
+                "peak_memory_bytes": memory,
+                "memory_method": method,
+                "optimizer_state_bytes": state_bytes(state.workload.optimizer),
+                "cpu_groups": self.placement.groups(case.threads),
+                **state.compile_info,
+                **({"cpu_bf16": cpu_has_bf16()} if "bf16" in case.variant and case.device == "cpu" else {}),
+            }
+        )
 
     def rounds(self, state: CaseState) -> int:
         per_pass_min = math.ceil(self.budget.min_rounds / self.budget.passes)
@@ -223,21 +208,30 @@ class Sampler:
 
         return alternate
 
-    def run_pass(self, benchmark: BenchmarkFixture, case: Case, index: int, clock: RecordingClock) -> None:
-        skip_if_absent(case.device)
+    def run_pass(self, benchmark: BenchmarkFixture, case: Case, index: int, clock: RecordingClock) -> Verdict | None:
+        """One pass of the case; None when it ran (or sat the pass out), else why it cannot be timed."""
+        absent = absent_reason(case.device)
+        if absent is not None:
+            return Skip(absent)
         if case in self.dropped:
-            pytest.skip(f"{case.id}: skipped or failed in an earlier pass")
+            return Skip(f"{case.id}: skipped or failed in an earlier pass")
         state = self.cases.get(case)
         if state is not None and state.done:
-            return  # precise enough already: the time goes to the cases that are not
-        with out_of_memory_skips(case):
-            self.time_pass(benchmark, case, index, clock, state)
+            return None  # precise enough already: the time goes to the cases that are not
+        try:
+            return self.time_pass(benchmark, case, index, clock, state)
+        except torch.cuda.OutOfMemoryError as err:  # at a large batch: that case goes, the run goes on
+            torch.cuda.empty_cache()
+            return Skip(out_of_memory(case, err))
 
     def time_pass(
         self, benchmark: BenchmarkFixture, case: Case, index: int, clock: RecordingClock, state: CaseState | None
-    ) -> None:
+    ) -> Verdict | None:
         if state is None:
-            state = self.cases[case] = self.prepare(case, clock)
+            prepared = self.prepare(case, clock)
+            if not isinstance(prepared, CaseState):
+                return prepared
+            state = self.cases[case] = prepared
             benchmark.extra_info.update(self.extra_info(case, state))
             benchmark.name = f"test_phase[{case.id}]"  # one benchmark per case, whichever pass
             benchmark.fullname = f"bench/test_phases.py::{benchmark.name}"
@@ -255,7 +249,8 @@ class Sampler:
         if state.plan.carries_weights and (state.done or index + 1 >= self.budget.total_passes):
             # Once, after the case's last pass: weights that went to inf or NaN stay there, so one check
             # catches a divergence in any pass (checked after every pass, it cost 2% of the run).
-            check_finite(state.workload, f"after pass {index + 1}")
+            return not_finite(state.workload, f"after pass {index + 1}")
+        return None
 
     def takes_part(self, state: CaseState, index: int) -> bool:
         """Whether the case is timed in this pass. A case whose rounds are too long for one in every pass
@@ -283,19 +278,22 @@ class Sampler:
             state.primary.stats.data.extend(data)
             meta.stats.data.clear()
             benchmark.has_error = True  # pytest-benchmark leaves this pass's now empty entry out
-        state.primary.extra_info.update(passes=state.passes, stamps=state.stamps)
+        added: dict[str, Any] = {"passes": state.passes, "stamps": state.stamps}
         if state.reference is not None:
-            state.primary.extra_info["reference_median"] = state.reference.median()
+            added["reference_median"] = state.reference.median()
             rounds = state.primary.stats.data
             if len(rounds) == len(state.reference.times):  # one reference call before every round: pairs
                 pairs = [mine / theirs for mine, theirs in zip(rounds, state.reference.times, strict=True)]
-                state.primary.extra_info["reference_ratio"] = statistics.median(pairs)
+                added["reference_ratio"] = statistics.median(pairs)
+        state.primary.extra_info.update(record.extra_info(added, partial=True))
 
     def note_recompiles(self, state: CaseState, graphs: int) -> None:
         """A compiled case that compiled again while timed is flagged: its rounds include compile time."""
         state.recompiles += graphs
         if state.primary is not None and (state.recompiles or state.compile_info):
-            state.primary.extra_info["recompiles_during_timing"] = state.recompiles
+            state.primary.extra_info.update(
+                record.extra_info({"recompiles_during_timing": state.recompiles}, partial=True)
+            )
 
     def finish_pass(self, state: CaseState, index: int) -> None:
         last_base = index + 1 >= self.budget.passes
@@ -304,7 +302,7 @@ class Sampler:
             return
         if last_base:
             precision = figure(state.seconds(), np.asarray(state.passes)).precision
-            state.primary.extra_info["precision"] = precision
+            state.primary.extra_info.update(record.extra_info({"precision": precision}, partial=True))
             state.done = precision <= self.budget.precision
 
     def drop(self, case: Case) -> None:

@@ -19,9 +19,9 @@ import pytest
 
 from bench.affinity import Placement
 from bench.canary import INTERVAL
-from core.contract import SCHEMA_VERSION
 from bench.machine import cpu_model, cpu_summary
-from bench.plugin import MIN_ROUNDS, min_rounds
+from bench.session import MIN_ROUNDS, min_rounds
+from core.contract import SCHEMA_VERSION
 from tests.conftest import REPO, finish, start_bench
 
 SIX = ("--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1", "--no-report", "-v")

@@ -14,9 +14,10 @@ import pytest
 import torch
 from matplotlib.figure import Figure as MplFigure
 
-from bench import profiler
-from core.contract import TRAIN_STEP_PARTS, Case
+from bench import profiler, reasons
 from bench.optimizer import UnsupportedOptimizer
+from bench.options import USAGE_ERROR
+from core.contract import TRAIN_STEP_PARTS, Case
 from core.run import LATEST, is_run
 from reports import operators
 from reports.load import ReportError
@@ -112,9 +113,9 @@ def test_a_second_run_makes_a_new_folder_and_leaves_the_first_alone(
     assert (first.parent / LATEST).resolve() == second.resolve()
 
 
-def test_a_bad_value_is_one_line_and_exit_4_with_no_folder(tmp_path: Path) -> None:
+def test_a_bad_value_is_one_line_and_exit_2_with_no_folder(tmp_path: Path) -> None:
     done = run_profile(tmp_path / "results", "--batch-sizes", "0")
-    assert done.returncode == profiler.USAGE_ERROR
+    assert done.returncode == USAGE_ERROR
     assert done.stderr.strip().splitlines() == [
         "error: --batch-sizes: '0' is not a positive integer (e.g. --batch-sizes 1,16,64)"
     ]
@@ -122,10 +123,10 @@ def test_a_bad_value_is_one_line_and_exit_4_with_no_folder(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("args", [["--device", "tpu"], ["--optimizers", "sgd,lion"], ["--bogus"], ["--quick=yes"]])
-def test_every_usage_error_is_one_line_and_exit_4(
+def test_every_usage_error_is_one_line_and_exit_2(
     args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert profiler.main([*args, "--results-root", str(tmp_path)]) == profiler.USAGE_ERROR
+    assert profiler.main([*args, "--results-root", str(tmp_path)]) == USAGE_ERROR
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
@@ -160,7 +161,7 @@ def test_an_optimizer_that_does_not_construct_is_skipped(monkeypatch: pytest.Mon
     def refuse(case: Case) -> None:
         raise UnsupportedOptimizer("sgd-fused: not on this device")
 
-    monkeypatch.setattr(profiler, "Workload", refuse)
+    monkeypatch.setattr(reasons, "Workload", refuse)
     reason = profiler.prepare(Case("cpu", 2, "sgd-fused", "train_step", "mse", 1))
     assert reason == "sgd-fused on cpu: sgd-fused: not on this device"
 

@@ -1,0 +1,389 @@
+"""One benchmark run as one object: what the run selected and how it samples, its clocks, canary, peaks and
+noise, the cases skipped or failed, and where its JSON lands. bench/plugin.py creates it in pytest_configure
+and every hook only calls into it (pytest-benchmark's BenchmarkSession is the model).
+
+Why a case cannot run comes back from the sampler as a value (bench.reasons); only bench/test_phases.py turns
+it into a skip or a failure. The report is built by `python -m reports build` (bench.publication).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any, Protocol
+from unittest import mock
+
+import pytest
+import pytest_benchmark.plugin
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from bench.affinity import Placement
+from bench.allocator import pin_heap
+from bench.canary import Canary
+from bench.case import Selection
+from bench.interruption import Handler, Interruption, restore
+from bench.machine import collect_noise, cpu_summary, machine_facts
+from bench.neighbours import Neighbours
+from bench.options import given, parse_int, parse_percentage
+from bench.peak import peak_of, probe_gflops
+from bench.publication import build_report, publish_latest
+from bench.reasons import Verdict
+from bench.results import PendingJson, check_results_root, write_json
+from bench.sampler import Budget, Sampler
+from bench.timer import RecordingClock, torch_threads
+from core.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, neighbour_warnings, noise_warnings
+
+# Timer overhead per round is ~0.1 us; rounds of at least 200 us keep it far below 1%
+# for the shortest phase (MSE loss, ~10 us). pytest-benchmark's default is 5 us.
+MIN_ROUND_TIME = "0.0002"
+# Seconds of timed rounds per case, spread over the passes. pytest-benchmark's default of 1 s per
+# case would take the default matrix past 4 minutes on a 2-core machine.
+MAX_TIME = "0.5"
+QUICK_MAX_TIME = "0.1"
+# Measured with A/A pairs of the default matrix on the 2-core box (README, "How figures are made"): one
+# pass called 28 of 48 cases different, five 7, ten 2.
+PASSES = 10
+QUICK_PASSES = 2
+# Rounds per case at least: pytest-benchmark's 5, or one in every pass when there are more passes. A case
+# with long rounds (a train step at batch 256) then sees the machine in every pass, as the short ones do;
+# measured with five rounds spread over ten passes, such cases reproduced worst of all (median A/A
+# deviation up to 14%), and the extra rounds lift the share of the run spent timing from 62% to 70%.
+MIN_ROUNDS = 5
+MAX_PASSES_FACTOR = 4  # --precision: a case is sampled for at most 4x its passes (and its time)
+# Every pass is a pytest item per case: 100000 passes of the default matrix would be 4.8 million items, which
+# pytest collects (and holds) before the first is timed. A thousand passes is hours of timing already.
+MAX_PASSES = 1000
+
+Peaks = dict[str, dict[str, float]]  # "cpu/t4": the probes and their "peak", in GFLOP/s
+
+
+class Terminal(Protocol):
+    """What the run writes on pytest's terminal reporter."""
+
+    def write_line(self, line: str, **markup: bool) -> None: ...
+
+    def write_sep(self, sep: str, title: str) -> None: ...
+
+
+# -- the options, before the run exists ---------------------------------------------------------------
+
+
+def tune_pytest_benchmark(config: pytest.Config) -> None:
+    """netbench's defaults for pytest-benchmark's round length and time per case, where not given. Runs
+    before pytest-benchmark reads its options (its pytest_configure is trylast)."""
+    args = config.invocation_params.args
+    if not given(args, "--benchmark-min-time"):
+        config.option.benchmark_min_time = MIN_ROUND_TIME
+    if not given(args, "--benchmark-max-time"):
+        config.option.benchmark_max_time = QUICK_MAX_TIME if config.getoption("quick") else MAX_TIME
+    # A pass that a case sits out (its rounds spread over fewer passes, or precise enough already) times
+    # nothing on purpose: pytest-benchmark's warning about an unused fixture would only be noise.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Benchmark fixture was not used at all:pytest_benchmark.logger.PytestBenchmarkWarning"
+    )
+
+
+def min_rounds(config: pytest.Config, passes: int) -> int:
+    """--benchmark-min-rounds when given; else at least one round in every pass (MIN_ROUNDS)."""
+    if given(config.invocation_params.args, "--benchmark-min-rounds"):
+        return int(config.getoption("benchmark_min_rounds"))
+    return max(MIN_ROUNDS, passes)
+
+
+def budget(config: pytest.Config) -> Budget:
+    opt = config.getoption
+    passes = parse_int("--passes", opt("passes"), QUICK_PASSES if opt("quick") else PASSES, high=MAX_PASSES)
+    return Budget(
+        seconds=float(opt("benchmark_max_time")),
+        passes=passes,
+        min_round=float(opt("benchmark_min_time")),
+        min_rounds=min_rounds(config, passes),
+        precision=parse_percentage("--precision", opt("precision")),
+        max_passes=passes * MAX_PASSES_FACTOR,
+        crosscheck=bool(opt("crosscheck")),
+    )
+
+
+def machine_info_without_cpuid() -> dict[str, Any] | None:
+    """pytest-benchmark's own machine_info, with its `cpu` from /proc/cpuinfo (bench.machine.cpu_summary), not
+    from py-cpuinfo's CPUID probe, which costs a second of every run. None (pytest-benchmark's own, unchanged)
+    where a version of it asks py-cpuinfo some other way."""
+    if not hasattr(pytest_benchmark.plugin, "get_cpu_info"):
+        return None
+    with mock.patch.object(pytest_benchmark.plugin, "get_cpu_info", cpu_summary):
+        info: dict[str, Any] = pytest_benchmark.plugin.pytest_benchmark_generate_machine_info()
+    return info
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+
+class RunSession:
+    """One run of the benchmarks, from pytest_configure to the terminal summary."""
+
+    def __init__(self, config: pytest.Config, selection: Selection, seed: int, run_budget: Budget) -> None:
+        self.config = config
+        self.selection = selection
+        self.seed = seed
+        self.start, self.started = time.perf_counter(), time.time()  # the clock's and the epoch's
+        # GPU work is asynchronous: the clock must wait for it or it reads launch time.
+        self.clocks = {device: RecordingClock(device) for device in ("cpu", "cuda")}
+        self.peaks: Peaks = {}
+        self.sampler = Sampler(run_budget, self.start, self.peak)
+        self.pending: PendingJson | None = None  # None: the user gave --benchmark-json, and the file is theirs
+        self.skipped: dict[Case, dict[str, object]] = {}
+        self.failed: dict[Case, dict[str, object]] = {}
+        # Set when cases were collected (`begin`): a session that times nothing leaves them as they are.
+        self.canary: Canary | None = None
+        self.neighbours: Neighbours | None = None
+        self.noise: dict[str, Any] = {}
+        self.allocator = "default"
+        self.handlers: dict[int, Handler] = {}  # the signal handlers before the run's own
+        self.interrupted: str | None = None  # why the run stopped before every pass had run
+        self.no_figures = False  # saved by netbench, with no figure (every case skipped or failed)
+        self.report_error: str | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> RunSession:
+        """The run the options ask for; a bad value raises OptionError before anything is timed or written."""
+        opt = config.getoption
+        selection = Selection.from_options(opt)
+        seed = parse_int("--seed", opt("seed"), random.SystemRandom().randrange(2**31), low=0)
+        run_budget = budget(config)
+        root = check_results_root(opt("results_root"))
+        run = cls(config, selection, seed, run_budget)
+        if opt("benchmark_json") is None:
+            # pytest-benchmark writes its JSON through this; the run folder is claimed only then.
+            config.option.benchmark_json = run.pending = PendingJson(root)
+        return run
+
+    # -- collection ----------------------------------------------------------------------------------
+
+    def parametrize(self, metafunc: pytest.Metafunc) -> None:
+        if "run_device" in metafunc.fixturenames:  # bench/test_validity.py: each device of the run
+            metafunc.parametrize("run_device", self.selection.devices)
+        if "case" in metafunc.fixturenames:
+            timers = {c: pytest.mark.benchmark(timer=self.clocks[c.device]) for c in self.selection.cases()}
+            metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=timer) for c, timer in timers.items()])
+        if "pass_index" in metafunc.fixturenames:
+            passes = self.sampler.budget.total_passes
+            metafunc.parametrize("pass_index", range(passes), ids=[f"pass{p + 1}" for p in range(passes)])
+
+    def order(self, items: list[pytest.Item]) -> None:
+        """Pass by pass; within each, the cases in an order shuffled with the recorded seed, so that the
+        same case is not always timed right after the same other case, at the same point of the pass."""
+        rng = random.Random(self.seed)
+        cases = list(dict.fromkeys(c for item in items if (c := case_of(item)) is not None))
+        orders = {p: {c: rng.random() for c in cases} for p in range(self.sampler.budget.total_passes)}
+
+        def key(item: pytest.Item) -> tuple[int, float]:
+            case = case_of(item)
+            return (-1, 0.0) if case is None else (pass_of(item), orders[pass_of(item)][case])
+
+        items.sort(key=key)  # stable: tests that are not cases keep their order, first
+
+    def begin(self, session: pytest.Session) -> None:
+        """Before the first case is timed: the heap, the machine's noise and neighbours, the canary, and
+        Ctrl-C. Nothing when no case was collected."""
+        if not any(case_of(item) for item in session.items):
+            return
+        self.allocator = pin_heap()
+        # Taken before the benchmarks load the machine themselves.
+        self.neighbours = Neighbours()
+        self.noise = {**collect_noise(), OTHER_RUNS: self.neighbours.arrive()}
+        if self.neighbours.at_start:
+            # Another run is pinning its passes to the CPUs in turn; pinned as well, this run's passes would meet
+            # its on one CPU while the other idles. Left to the scheduler, this run goes wherever that run is not.
+            self.sampler.placement = Placement(cpus=[])
+        self.warn(noise_warnings({**machine_facts(), **self.noise}))
+        self.canary = Canary(self.start)
+        self.handlers = Interruption(gently=lambda reason: stop_after_case(session, reason)).install()
+
+    def warn(self, warnings: list[str]) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        for warning in warnings:
+            if terminal is not None:
+                terminal.write_line(f"netbench: warning: {warning}", yellow=True)
+
+    # -- timing --------------------------------------------------------------------------------------
+
+    def time_pass(self, benchmark: BenchmarkFixture, case: Case, index: int) -> Verdict | None:
+        """One pass of one case (bench/test_phases.py); None when it ran, else why it was not timed."""
+        self.sampler.placement.place(index, case.threads)  # this pass's CPUs (bench.affinity), the canary's too
+        if self.canary is not None and self.canary.due():  # between cases, all through the run
+            self.canary.sample()
+        with torch_threads(case.threads):
+            return self.sampler.run_pass(benchmark, case, index, self.clocks[case.device])
+
+    def peak(self, device: str, threads: int) -> float:
+        """The device's measured fp32 peak at a thread count, probed once per run and kept in machine_info."""
+        key = f"{device}/t{threads}"
+        if key not in self.peaks:
+            probes = probe_gflops(device, threads)
+            self.peaks[key] = {**probes, "peak": peak_of(probes)}
+        return self.peaks[key]["peak"]
+
+    def note(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+        """A case skipped or failed in any pass: why (the first one kept), and no more of its passes."""
+        case = case_of(item)
+        if case is None or not (report.skipped or report.failed):
+            return
+        if report.failed:
+            # A failed case has no figure in the JSON; the report lists it with the first line of why.
+            reason = str(call.excinfo.value if call.excinfo else report.longrepr).strip().splitlines()[0]
+            self.failed.setdefault(case, {**case.as_dict(), "reason": reason})
+            self.skipped.pop(case, None)
+        elif case not in self.failed:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.skipped.setdefault(case, {**case.as_dict(), "reason": reason.removeprefix("Skipped: ")})
+        self.sampler.drop(case)
+
+    # -- the JSON ------------------------------------------------------------------------------------
+
+    def update_machine_info(self, machine_info: dict[str, Any]) -> None:
+        if self.neighbours is not None:  # those there at the start, and those that came since
+            self.noise[OTHER_RUNS] = self.neighbours.during()
+        machine_info["netbench"] = {
+            **machine_facts(),
+            **self.noise,
+            "allocator": self.allocator,
+            "peak_gflops": self.peaks,
+            "peak_gflops_end": self.peaks_again(),
+        }
+
+    def peaks_again(self) -> Peaks:
+        """The peak probed again when the run ends, for every device and thread count probed at its start.
+        The machine's speed moves during a run (the canary shows how much): a peak taken once, at a slow
+        moment, lets a phase reach more than 100% of it. The report divides by the better of the two.
+        The canary is sampled right after, so its series ends where the second probe was taken."""
+        again = {}
+        for key in self.peaks:
+            device, threads = key.rsplit("/t", 1)
+            probes = probe_gflops(device, int(threads))
+            again[key] = {**probes, "peak": peak_of(probes)}
+        if again and self.canary is not None:
+            self.canary.sample()
+        return again
+
+    def netbench_section(self) -> dict[str, Any]:
+        from core import record  # the section as core.record defines it: reports.load checks the same fields
+
+        budget = self.sampler.budget
+        return record.section(
+            {
+                "schema": SCHEMA_VERSION,
+                "selection": {k: list(v) for k, v in vars(self.selection).items()},
+                "skipped": list(self.skipped.values()),
+                "failed": list(self.failed.values()),
+                "passes": budget.passes,
+                "seed": self.seed,
+                "precision_target": budget.precision,
+                "seconds_per_case": budget.seconds,
+                "started": self.started,
+                "wall_seconds": round(time.perf_counter() - self.start, 3),  # pytest's, up to the JSON
+                "canary": self.canary.as_dict() if self.canary is not None else None,
+                "interrupted": self.interrupted,
+            }
+        )
+
+    def update_json(self, output_json: dict[str, Any]) -> None:
+        output_json["netbench"] = self.netbench_section()
+        # The file lists the cases in the matrix's order, not in the shuffled order of the first pass.
+        order = {case.id: i for i, case in enumerate(self.selection.cases())}
+        output_json["benchmarks"].sort(key=lambda b: order.get(b["name"].removeprefix("test_phase[").rstrip("]"), -1))
+
+    def save_without_figures(self, pending: PendingJson) -> None:
+        """pytest-benchmark saves nothing when no case was timed; when every case was skipped or failed
+        (e.g. --device cuda on a machine without one), the run still records why, through its hooks."""
+        hook, config = self.config.hook, self.config
+        machine_info = hook.pytest_benchmark_generate_machine_info(config=config)
+        hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)
+        commit_info = hook.pytest_benchmark_generate_commit_info(config=config)
+        output = hook.pytest_benchmark_generate_json(
+            config=config, benchmarks=[], include_data=True, machine_info=machine_info, commit_info=commit_info
+        )
+        hook.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=output)
+        write_json(pending.claim() / RESULT_FILE, output)
+        self.no_figures = True
+
+    # -- the end -------------------------------------------------------------------------------------
+
+    def mark_incomplete(self, session: pytest.Session, exitstatus: int) -> None:
+        """Before pytest-benchmark writes the JSON: a run that stopped early is saved as incomplete."""
+        if self.canary is None:
+            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = "interrupted (Ctrl-C or SIGTERM) before every pass had run"
+        elif session.shouldstop or session.shouldfail:
+            self.interrupted = f"stopped early ({session.shouldstop or session.shouldfail})"
+
+    def finish(self) -> None:
+        """After pytest-benchmark wrote the JSON: the run folder completed, `latest`, and the report."""
+        if self.neighbours is not None:
+            self.neighbours.leave()
+        self.sampler.compiles.close()  # the compiled shapes' Inductor caches, in a temporary folder
+        self.sampler.placement.restore()  # the report is built on every CPU
+        if self.pending is None:
+            return
+        if self.pending.folder is None and (self.skipped or self.failed):
+            self.save_without_figures(self.pending)
+        run_dir = self.pending.finish()
+        if run_dir is None:
+            return
+        publish_latest(run_dir)
+        if not self.config.getoption("no_report"):
+            self.report_error = build_report(run_dir)
+
+    def close(self) -> None:
+        """Ctrl-C and SIGTERM go back to whoever handled them before the run."""
+        restore(self.handlers)
+        self.handlers = {}
+
+    def summarize(self, terminal: Terminal) -> None:
+        """The closing lines, after pytest-benchmark's tables: the run ends with the report's path."""
+        if self.pending is None or self.canary is None:
+            return
+        run_dir = self.pending.folder
+        if run_dir is None or not (run_dir / RESULT_FILE).exists():
+            terminal.write_line("netbench: no case was timed, nothing saved", yellow=True)
+            return
+        terminal.write_sep("-", "netbench")
+        if self.no_figures:
+            terminal.write_line(self.no_figures_line(), yellow=True)
+        if self.interrupted is not None:
+            terminal.write_line(f"netbench: {self.interrupted}; saved as incomplete", red=True)
+        if self.neighbours is not None and not self.neighbours.at_start:  # one that came later: not yet said
+            for warning in neighbour_warnings(self.noise):
+                terminal.write_line(f"netbench: warning: {warning}", yellow=True)
+        terminal.write_line(f"results: {run_dir}/")
+        if self.report_error is not None:
+            terminal.write_line(f"report failed: {self.report_error}", red=True)
+        elif (run_dir / "report.html").exists():
+            terminal.write_line(f"report:  {run_dir / 'report.html'}")
+            terminal.write_line(f"         {run_dir / 'report.md'}")
+        elif (run_dir / "report.md").exists():
+            terminal.write_line(f"report:  {run_dir / 'report.md'}")
+
+    def no_figures_line(self) -> str:
+        """Said after pytest-benchmark's "Not saving anything": what netbench saved instead, and why no figure."""
+        skipped, failed = self.skipped.values(), self.failed.values()
+        reasons = sorted({str(r["reason"]) for r in [*failed, *skipped]})
+        why = f": {reasons[0]}" + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
+        return (
+            f"netbench: no case was timed ({len(skipped)} cases skipped, {len(failed)} failed{why}); "
+            "the run folder records the selection and why, with no figures"
+        )
+
+
+def stop_after_case(session: pytest.Session, reason: str) -> None:
+    """pytest stops after the item running now, as for -x; the run is then saved marked interrupted."""
+    session.shouldstop = reason
+
+
+def case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("case") if callspec is not None else None
+
+
+def pass_of(item: pytest.Item) -> int:
+    return int(item.callspec.params.get("pass_index", 0))  # type: ignore[attr-defined]

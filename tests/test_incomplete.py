@@ -1,13 +1,18 @@
 """An interrupted run (bench or profile) is never presented as complete: `latest` skips it, the index
-says so."""
+says so; and how Ctrl-C and SIGTERM interrupt one (bench.interruption)."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench.interruption import Interrupted, Interruption
+from bench.publication import publish_latest
 from core.run import LATEST, complete, point_latest
 from reports import index
 
@@ -60,6 +65,35 @@ def test_index_marks_incomplete_runs_and_profiles(tmp_path: Path) -> None:
     assert found["20260101T000200Z-vm"].incomplete.startswith("interrupted (SIGINT)")
     page = index.write(tmp_path).read_text()
     assert page.count("incomplete</strong>") == 2 + 1  # two rows, and the newest run's headline line
+
+
+def test_only_a_run_whose_record_says_complete_gets_latest(tmp_path: Path) -> None:
+    done = bench_run(tmp_path, "20260101T000000Z-vm")
+    assert publish_latest(done)
+    stopped = bench_run(
+        tmp_path, "20260101T000100Z-vm", interrupted="interrupted (Ctrl-C or SIGTERM) before every pass"
+    )
+    profile = profile_run(tmp_path, "20260101T000200Z-vm", interrupted="interrupted (SIGINT) before every case")
+    assert not publish_latest(stopped) and not publish_latest(profile)
+    assert (tmp_path / LATEST).resolve() == done.resolve()
+
+
+def test_the_first_signal_stops_gently_and_the_second_at_once() -> None:
+    asked: list[str] = []
+    handler = Interruption(gently=asked.append)
+    handler(signal.SIGTERM, None)
+    assert asked == ["interrupted by SIGTERM"]
+    with pytest.raises(Interrupted) as stop:
+        handler(signal.SIGINT, None)
+    assert stop.value.reason == "interrupted (SIGINT)" and stop.value.status == 128 + signal.SIGINT
+
+
+def test_a_held_block_is_not_cut_in_two() -> None:
+    handler, done = Interruption(), []
+    with pytest.raises(Interrupted) as stop, handler.held():
+        handler(signal.SIGTERM, None)
+        done.append("the rest of the block")
+    assert done and stop.value.signum == signal.SIGTERM
 
 
 def test_newest_skips_a_hostile_profile(tmp_path: Path) -> None:

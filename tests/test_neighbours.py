@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from bench.affinity import Placement
+from bench.neighbours import MOST, Neighbours, alive
 from core.contract import OTHER_RUNS, neighbour_warnings, noise_warnings
-from bench.neighbours import Neighbours, alive
 from tests.conftest import finish, start_bench
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the mark is a POSIX flock")
+REPO = Path(__file__).resolve().parents[1]
+root_only = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="another user's file: chown")
 
 
 def later(path: Path) -> Neighbours:
@@ -43,24 +48,45 @@ def test_two_runs_at_once_count_each_other(tmp_path: Path) -> None:
     second.leave()
 
 
+def visit(mark: Path, stay: str = "") -> subprocess.Popen[str]:
+    """Another process that takes the mark (as another run would), prints what it counted, and leaves when its
+    standard input closes; `stay` is Python run while it holds the mark (given `n`, its Neighbours)."""
+    code = (
+        "import sys, pathlib; from bench.neighbours import Neighbours; "
+        f"n = Neighbours(pathlib.Path({str(mark)!r})); a = n.arrive(); {stay or 'pass'}; print(a, flush=True); "
+        "sys.stdin.read(); n.leave()"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+def gone(visitor: subprocess.Popen[str]) -> str:
+    out, _ = visitor.communicate(timeout=60)
+    return out.strip()
+
+
 def test_a_run_that_came_and_went_is_still_counted(tmp_path: Path) -> None:
     mark = tmp_path / "mark"
     first = Neighbours(mark)
     first.arrive()
-    visitor = later(mark)
-    visitor.arrive()
-    visitor.leave()
+    time.sleep(0.01)
+    visitor = visit(mark)
+    assert visitor.stdout is not None and visitor.stdout.readline().strip() == "1"
+    assert gone(visitor) == ""
     assert first.during() == 1
     first.leave()
 
 
 def test_lines_of_runs_gone_or_garbled_count_for_nothing(tmp_path: Path) -> None:
     mark = tmp_path / "mark"
-    mark.write_text(f"999999999 {time.time():.3f}\nnot a line\n-1 5\n0 nan\n1 inf\n")
+    old = f"999999999 {time.time():.3f}\nnot a line\n-1 5\n0 nan\n1 inf\n"
+    mark.write_text(old)
     run = Neighbours(mark)
-    assert run.arrive() == 0  # nobody holds the mark: the old lines are cleared
+    assert run.arrive() == 0  # nobody holds the mark: the old lines are history
     assert run.during() == 0
-    assert mark.read_text().split()[0] == str(os.getpid())
+    last = mark.read_text()
+    assert last.startswith(old) and last.removeprefix(old).split()[0] == str(os.getpid())  # appended, never truncated
     run.leave()
 
 
@@ -68,7 +94,7 @@ def test_a_holder_whose_line_is_garbled_still_counts(tmp_path: Path) -> None:
     mark = tmp_path / "mark"
     holder = Neighbours(mark)
     holder.arrive()
-    with mark.open("w") as f:  # another user's run scribbled over the lines
+    with mark.open("r+") as f:  # another user's run scribbled over the lines
         f.write("<script>\n1 inf\n")
     beside = later(mark)
     assert beside.arrive() == 1
@@ -86,6 +112,86 @@ def test_a_link_in_its_place_is_not_followed(tmp_path: Path) -> None:
     assert run.arrive() is None and run.during() is None  # not known, rather than "nobody"
     run.leave()
     assert target.read_text() == "keep me\n"
+
+
+def test_a_hard_link_in_its_place_is_not_written(tmp_path: Path) -> None:
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    mark = tmp_path / "mark"
+    os.link(target, mark)  # O_NOFOLLOW refuses only symlinks: this one is the same file under another name
+    run = Neighbours(mark)
+    assert run.arrive() is None and run.during() is None
+    run.leave()
+    assert target.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("planted", ["fifo", "folder"])
+def test_a_fifo_or_a_folder_in_its_place_holds_nothing_up(tmp_path: Path, planted: str) -> None:
+    mark = tmp_path / "mark"
+    os.mkfifo(mark) if planted == "fifo" else mark.mkdir()
+    visitor = visit(mark)  # in a process of its own: a hang fails the test instead of blocking it
+    assert gone(visitor) == "None"
+
+
+def test_it_is_made_for_every_users_runs_whatever_the_umask(tmp_path: Path) -> None:
+    mark = tmp_path / "mark"
+    mask = os.umask(0o077)
+    try:
+        run = Neighbours(mark)
+        assert run.arrive() == 0
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(mark.stat().st_mode) == 0o666
+    run.leave()
+    mark.chmod(0o644)  # as a netbench from before made it: its owner's next run opens it to everyone
+    run = Neighbours(mark)
+    assert run.arrive() == 0 and stat.S_IMODE(mark.stat().st_mode) == 0o666
+    run.leave()
+
+
+@root_only
+def test_another_users_file_is_written_only_when_made_to_be_shared(tmp_path: Path) -> None:
+    mark = tmp_path / "mark"
+    mark.write_text("theirs\n")
+    os.chown(mark, 65534, 65534)
+    mark.chmod(0o644)  # root could write it; it was never a mark
+    run = Neighbours(mark)
+    assert run.arrive() is None
+    run.leave()
+    assert mark.read_text() == "theirs\n"
+    mark.chmod(0o666)  # another user's mark: every run appends to it
+    run = Neighbours(mark)
+    assert run.arrive() == 0
+    run.leave()
+    assert mark.read_text().startswith("theirs\n") and mark.stat().st_uid == 65534
+
+
+def test_an_inflated_mark_counts_distinct_live_runs_started_before_their_line(tmp_path: Path) -> None:
+    """Anyone who can write the mark and hold it can write any lines: 8,192 of one live process are one run,
+    lines of processes gone are no run at the start, a live process that began after its line is no run, and
+    lines from processes that came and went after this run started count for at most MOST."""
+    mark = tmp_path / "mark"
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        stay = (  # ids of no process; one live process 8,192 times; one that began an hour after its line says
+            "import os, time; t = time.time(); "
+            "os.write(n.fd, ''.join(f'{p} {t:.3f}\\n' for p in range(4_000_000, 4_008_192)).encode()); "
+            "os.write(n.fd, ''.join(f'{os.getpid()} {t - i / 1000:.3f}\\n' for i in range(8192)).encode()); "
+            f"os.write(n.fd, f'{sleeper.pid} {{t - 3600:.3f}}\\n'.encode())"
+        )
+        holder = visit(mark, stay)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "0"  # its lines are written
+        run = Neighbours(mark)
+        assert run.arrive() == 1  # the holder, once
+        flood = "".join(f"{pid} {time.time():.3f}\n" for pid in range(4_100_000, 4_108_192))
+        with mark.open("a") as f:  # visitors that came and went since: as many as anyone writes, at most MOST
+            f.write(flood)
+        assert run.during() == MOST
+        run.leave()
+        gone(holder)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_pids_that_name_no_single_process_are_not_alive() -> None:

@@ -1,11 +1,10 @@
-"""Write results/index.html: every run folder, newest first, with its machine, date and best train step.
+"""results/index.html: every run folder, newest first, with its machine, date and best train step.
 
-`python -m reports index [RESULTS_ROOT]`; also written whenever a run's report is built.
+Written whenever a run's report is built, and by `python -m reports index [RESULTS_ROOT]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -148,23 +147,3 @@ def write(root: Path) -> Path:
     if not root.is_dir():
         raise ReportError(f"{root}: no such folder (run `nox -s bench` first)")
     return files.write_text(root / INDEX, render(root))
-
-
-def folder_argument(text: str) -> Path:
-    """A folder named on the command line; an empty name would quietly mean the current folder."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("'' is not a folder (e.g. results)")
-    return Path(text)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", nargs="?", type=folder_argument, default=Path("results"), help="the results folder")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Write index.html listing every run in the results folder."""
-    try:
-        print(write(args.root))
-    except OSError as err:
-        raise ReportError(f"{err.filename or args.root / INDEX}: cannot be written ({err.strerror or err})") from None
-    return 0

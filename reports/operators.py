@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 from collections.abc import Sequence
@@ -280,27 +279,3 @@ def write_summary(run_dir: Path, sections: list[Section] | None = None) -> Path 
     if doc is None:
         return None
     return files.write_text(run_dir / SUMMARY_FILE, markdown.render(doc))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "run_dir",
-        nargs="?",
-        type=Path,
-        default=Path("results/latest"),
-        help="a run folder with traces (default: results/latest)",
-    )
-
-
-def main(args: argparse.Namespace) -> int:
-    """Print the top operators per phase of a profiled run and write its operators.md."""
-    run_dir: Path = args.run_dir
-    if not run_dir.is_dir():
-        raise ReportError(f"{run_dir}: no such folder")
-    sections = operator_sections(run_dir)
-    if not sections:
-        raise ReportError(f"{run_dir}: no traces (run `nox -s profile` first)")
-    for table in sections[-1].tables:
-        print(f"{table.caption}\n{markdown.table(Table(table.frame))}\n")
-    print(write_summary(run_dir, sections))
-    return 0

@@ -1,36 +1,26 @@
 """How far this machine can be trusted: two runs of the same cases (A/A) compared with each other.
 
-`python -m reports selfcheck RUN_A RUN_B` (`nox -s selfcheck` takes both runs first). Every verdict of
+Run by `python -m reports selfcheck RUN_A RUN_B` (`nox -s selfcheck` takes both runs first). Every verdict of
 an A/A pair that is not "no significant difference" is a false one; B's rounds scaled by 1.10 and 1.5
 (a known slowdown on this machine's real noise) show what `compare` can still see.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core.run import is_run, run_order
+from core.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
 from reports.drift import canary, cpu_line, timed_share, variation
 from reports.frame import passes_of
 from reports.load import ReportError, Run, load_run
-from core.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
 
 SLOWDOWNS = (1.10, 1.5)
 CALLED = 0.5  # "could call" = called slower in at least half the cases
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "runs",
-        nargs="+",
-        type=Path,
-        metavar="RUN",
-        help="two runs of the same cases (A, then B), or one folder holding them (its two newest runs)",
-    )
 
 
 def pick(paths: Sequence[Path]) -> tuple[Path, Path]:
@@ -175,10 +165,26 @@ def time_lines(a: Run, b: Run) -> list[str]:
     return lines
 
 
-def main(args: argparse.Namespace) -> int:
-    a, b = (load_run(p) for p in pick(args.runs))
-    pairs = paired(a, b)
-    print(f"self-check: {a.path} (A) against {b.path} (B), {len(pairs)} cases")
-    for line in [*differences(a, b), *findings(pairs), *machine_lines(a, b), *time_lines(a, b)]:
-        print(line)
-    return 0
+@dataclass(frozen=True)
+class Pair:
+    """A and B loaded once, with the cases both timed: what every part of the self-check reads."""
+
+    a: Run
+    b: Run
+    cases: list[tuple[str, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]
+
+
+def load_pair(paths: Sequence[Path]) -> Pair:
+    """The two runs named (or the two newest of one folder), checked; ReportError when they share no case."""
+    a, b = (load_run(p) for p in pick(paths))
+    return Pair(a, b, paired(a, b))
+
+
+def title(pair: Pair) -> str:
+    return f"self-check: {pair.a.path} (A) against {pair.b.path} (B), {len(pair.cases)} cases"
+
+
+def lines(pair: Pair) -> list[str]:
+    """The self-check, in order: what makes the pair more than A/A, the verdicts, the machine, the time."""
+    a, b = pair.a, pair.b
+    return [*differences(a, b), *findings(pair.cases), *machine_lines(a, b), *time_lines(a, b)]

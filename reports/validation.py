@@ -1,4 +1,4 @@
-"""Suite timing against an independent reference: `python -m reports validate <run>` (nox -s validate).
+"""Suite timing against an independent reference: the cross-check of a run taken with --crosscheck.
 
 Tolerance: 5% for figures of 1 ms and more. There the harness's own cost (one clock read
 per round, ~0.1 us) is below 0.01%, so what remains is drift of the machine between the
@@ -9,18 +9,10 @@ needs setup is a difference of two medians, whose noise adds up.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
 
-from core import files
-from core.contract import RESULT_FILE
-from core.run import newest_run
-from reports import markdown, units
-from reports.document import Document, Section, Table
-from reports.frame import tidy
-from reports.load import ReportError, load_run
+from reports import units
+from reports.document import Section, Table
 
 LONG = 1e-3  # seconds: a figure this long gets the tight tolerance
 TIGHT, LOOSE = 0.05, 0.10
@@ -69,7 +61,12 @@ def numbers(checked: pd.DataFrame) -> pd.DataFrame:
 
 
 def section(df: pd.DataFrame) -> Section | None:
-    checked = ratios(df)
+    """The report's section on the cross-check of a tidy frame; None when no case was cross-checked."""
+    return checked_section(ratios(df))
+
+
+def checked_section(checked: pd.DataFrame) -> Section | None:
+    """The section on cases already cross-checked (ratios)."""
     if checked.empty:
         return None
     bad = int((~checked["ok"]).sum())
@@ -85,44 +82,3 @@ def section(df: pd.DataFrame) -> Section | None:
         ],
         [Table(table(checked))],
     )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "path",
-        type=Path,
-        nargs="?",
-        help="a run folder or benchmark.json taken with --crosscheck (default: the newest run in results/)",
-    )
-
-
-def output_folder(result: Path) -> Path:
-    """The run's folder. A loose file (any name but benchmark.json) first gets a run folder of its own under
-    results/, as `reports build` does: nothing is written beside a file the user downloaded."""
-    if result.name == RESULT_FILE:
-        return result.parent
-    from reports.build import adopt  # here, not at the top: build imports this module
-
-    return adopt(result, Path("results")).parent
-
-
-def main(args: argparse.Namespace) -> int:
-    """Check a --crosscheck run against its reference; exit 1 when a ratio is out of tolerance."""
-    path = args.path or newest_run(Path("results"))
-    if path is None:
-        raise ReportError("results: no run folders (run `nox -s validate` first)")
-    run = load_run(path)
-    found = section(tidy(run))
-    if found is None:
-        raise ReportError(f"{run.path}: no cross-checked cases (run with --crosscheck, or `nox -s validate`)")
-    checked = ratios(tidy(run))
-    out = output_folder(run.path)
-    # Case names come from the file: the CSV keeps them from becoming formulas, the Markdown table escapes
-    # them (reports.markdown). Each file is replaced whole or not at all.
-    files.write_frame(out / "validation.csv", numbers(checked))
-    text = markdown.render(Document("netbench validation", found.text, [Section("Cases", [], found.tables)]))
-    files.write_text(out / "validation.md", text)
-    print(table(checked).map(units.text).to_string(index=False))
-    print(found.text[1])
-    print(f"written: {out / 'validation.md'}")
-    return 0 if checked["ok"].all() else 1

@@ -1,9 +1,6 @@
-"""Machine A against machine B: `python -m reports compare RUN RUN ...`.
+"""Machine A against machine B: the runs of several machines compared case by case.
 
 sources reads and checks the runs; speedup pairs their cases and calls each difference (with core.stats);
-plots draws the speedups and throughputs; command builds the comparison's page and files.
+comparison holds the result, made once; page lays it out as sections and writes it; plots draws the
+speedups and throughputs. The command line is reports.commands.compare.
 """
-
-from reports.compare.command import add_arguments, main
-
-__all__ = ["add_arguments", "main"]

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from core.stats import CONFIDENCE, estimate
 from reports import figures, units
 from reports.document import Figure, Section, Table
 from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE, NOISY_PRECISION, passes_of
 from reports.load import Run
 from reports.markdown import literal
-from core.stats import CONFIDENCE, estimate
 
 STEADY = 0.10  # a machine whose canary moved less than this during the run is not worth a warning
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.stats import CONFIDENCE, SLOWER, compare_rounds
 from reports import units
 from reports.frame import passes_of
 from reports.load import Run
-from core.stats import CONFIDENCE, SLOWER, compare_rounds
 
 
 @dataclass(frozen=True)

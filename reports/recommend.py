@@ -13,11 +13,11 @@ from itertools import pairwise
 
 import pandas as pd
 
+from core.stats import MIN_EFFECT
 from reports.document import Section
 from reports.headline import GROUP, candidates, group_label, lead_phase, measure
 from reports.margin import Rounds, describe, ranked
 from reports.markdown import literal
-from core.stats import MIN_EFFECT
 
 # How to ask torch for each implementation (bench.optimizer builds them the same way).
 HOW = {

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from core.contract import DIMENSIONS, case_id
+from core.stats import MIN_EFFECT, SLOWER, compare_rounds, estimate, geometric_mean
 from reports.compare.sources import Source
 from reports.frame import rounds, tidy
-from core.stats import MIN_EFFECT, SLOWER, compare_rounds, estimate, geometric_mean
 
 MISSING_HERE, MISSING_BASELINE = "not in this run", "not in the baseline"
 RESULT_COLUMNS = (

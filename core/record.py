@@ -264,10 +264,13 @@ def field_faults(f: Field, value: Any, where: str, rounds: int | None) -> Iterat
             yield where, f"{shown(value)} ({json_type(value)}) found, expected {allowed}"
     elif f.shape in ("list", "per_round"):
         yield from list_faults(f, value, where, rounds if f.shape == "per_round" else None)
-    elif not isinstance(value, dict if f.shape == "object" else list):
-        yield where, f"{json_type(value)} found, expected {'an object' if f.shape == 'object' else 'a list'}"
     elif f.shape == "object":
-        yield from faults(f.fields, value, where, rounds)
+        if not isinstance(value, dict):
+            yield where, f"{shown(value)} ({json_type(value)}) found, expected an object"
+        else:
+            yield from faults(f.fields, value, where, rounds)
+    elif not isinstance(value, list):
+        yield where, f"{json_type(value)} found, expected a list"
     else:
         yield from object_faults(f.fields, value, where)
 

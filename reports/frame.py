@@ -7,34 +7,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import record
 from core.contract import DIMENSIONS, case_id
-from reports.load import Run
 from core.stats import QUANTILE, figure
+from reports.load import Run
 
 # A figure whose 95% interval (over passes and rounds) is wider than +-5% is flagged noisy: on this
 # project's 2-core box, figures within +-5% reproduced within 3% run to run (README, "How figures are made").
 NOISY_PRECISION = 0.05
-STATS = ("median", "iqr", "q1", "q3", "mean", "stddev", "min", "max", "rounds", "iterations")
-EXTRA = (
-    "implementation",
-    "flops",
-    "samples",
-    "timer",
-    "reference_median",
-    "reference_ratio",
-    "peak_gflops",
-    "peak_memory_bytes",
-    "memory_method",
-    "optimizer_state_bytes",
-    # compiled variants (bench.compile_cost) and bf16 on CPU
-    "compile_cold_seconds",
-    "compile_warm_seconds",
-    "compile_graphs",
-    "graph_breaks",
-    "compile_recompiles",
-    "recompiles_during_timing",
-    "cpu_bf16",
-)
+# What each benchmark's row holds besides its dimensions: the fields core.record defines as the frame's
+# columns, and pytest-benchmark's statistics, under the names the file gives them.
+STATS = record.STATS
+EXTRA = record.COLUMNS
 
 
 def machine_label(run: Run) -> str:
@@ -89,7 +73,7 @@ def tidy(run: Run) -> pd.DataFrame:
 
 def passes_of(bench: dict[str, Any]) -> list[int]:
     """The pass of each round; a file from before passes (schema 1) took every round in one."""
-    passes = bench["extra_info"].get("passes")
+    passes = bench["extra_info"].get(record.PASSES.name)
     count = len(bench["stats"]["data"])
     return list(passes) if isinstance(passes, list) and len(passes) == count else [0] * count
 

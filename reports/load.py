@@ -8,33 +8,40 @@ reports do not read are allowed, so that newer runs with more fields still load.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from core import files
-from core.contract import (
-    COUNT_DIMENSIONS,
-    DIMENSION_DEFAULTS,
-    DIMENSIONS,
-    OTHER_RUNS,
-    PHASES,
-    RESULT_FILE,
-    SCHEMA_VERSION,
-    TEXT_DIMENSIONS,
+from core.contract import DIMENSION_DEFAULTS, DIMENSIONS, RESULT_FILE, SCHEMA_VERSION
+from core.record import (
+    AMOUNT,
+    COUNT,
+    DIMENSION_FIELDS,
+    EXTRA_FIELDS,
+    FACT_FIELDS,
+    LARGEST,
+    MACHINE_FIELDS,
+    NAME,
+    SECONDS,
+    SECTION_FIELDS,
+    STATS_FIELDS,
+    TEXT,
+    WHOLE,
+    Field,
+    Kind,
+    fault,
+    incomplete,
+    is_count,
+    is_integer,
+    is_seconds,
+    json_type,
+    shown,
 )
 
-# What the reports read besides the dimensions (reports.frame): None, or a value of this kind.
-NUMBER_EXTRAS = (
-    "flops", "samples", "reference_median", "reference_ratio", "peak_gflops", "peak_memory_bytes",
-    "optimizer_state_bytes",
-)  # fmt: skip
-TEXT_EXTRAS = ("implementation", "timer", "memory_method")
-NUMBER_STATS = ("iqr", "q1", "q3", "mean", "stddev", "min", "max", "rounds", "iterations")
-TEXT_FACTS = ("hostname", "cpu_model", "torch_version", "cpu_governor")
-NUMBER_FACTS = ("load_average_1m", "logical_cores", OTHER_RUNS)
+# Re-exported for reports.operators, which checks profile files with the same kinds.
+__all__ = ["AMOUNT", "COUNT", "LARGEST", "NAME", "TEXT", "WHOLE", "Kind", "is_count", "is_integer", "shown"]
 
 
 class ReportError(Exception):
@@ -104,48 +111,6 @@ def read_json(path: Path) -> Any:
         raise ReportError(f"{path}: not valid JSON, truncated or corrupt ({err.msg} at line {err.lineno})") from None
 
 
-# ---- types as JSON names them ----------------------------------------------------------------------
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a value's type, for messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-def shown(value: Any) -> str:
-    """A value as a message shows it: on one line, cut short."""
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-# The largest count or pass number a file may hold: far above any real one, and within what numpy's int64 and
-# float64 hold exactly (a batch size of 10**20 from a file would otherwise end in a numpy TypeError).
-LARGEST = 2**31 - 1
-
-
-def is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_whole(value: Any) -> bool:
-    return is_integer(value) and 0 <= value <= LARGEST
-
-
-def is_count(value: Any) -> bool:
-    return is_whole(value) and value > 0
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_seconds(value: Any) -> bool:
-    return is_number(value) and value > 0
-
-
 class Checker:
     """Raises ReportError naming the file, where in it, the value found and what is allowed."""
 
@@ -155,7 +120,7 @@ class Checker:
     def fail(self, where: str, problem: str) -> NoReturn:
         raise ReportError(f"{self.path}: {where}: {problem}")
 
-    def expect(self, where: str, value: Any, expected: Kind) -> None:
+    def expect(self, where: str, value: Any, expected: Kind | tuple[Callable[[Any], bool], str]) -> None:
         test, allowed = expected
         if not test(value):
             self.fail(where, f"{shown(value)} ({json_type(value)}) found, expected {allowed}")
@@ -172,23 +137,11 @@ class Checker:
             self.object(f"{where}[{i}]", item)
         return value
 
-    def optional(self, where: str, record: dict[str, Any], keys: tuple[str, ...], expected: Kind) -> None:
-        """Each of `keys` absent, null, or as expected."""
-        test, allowed = expected
-        for key in keys:
-            if record.get(key) is not None:
-                self.expect(f"{where}.{key}", record[key], (test, f"null or {allowed}"))
-
-
-Kind = tuple[Callable[[Any], bool], str]
-TEXT: Kind = (lambda v: isinstance(v, str), "a string")
-NAME: Kind = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
-AMOUNT: Kind = (lambda v: is_number(v) and v >= 0, "a finite number of 0 or more")
-COUNT: Kind = (is_count, f"a whole number from 1 to {LARGEST}")
-WHOLE: Kind = (is_whole, f"a whole number from 0 to {LARGEST}")
-# Every table and plot orders phases as a train step runs them; a phase no netbench times has no place there.
-PHASE: Kind = (lambda v: v in PHASES, f"one of {', '.join(PHASES)}")
-SECONDS: Kind = (is_seconds, "a finite number of seconds above 0")
+    def fields(self, fields: tuple[Field, ...], record: dict[str, Any], where: str, rounds: int | None = None) -> None:
+        """Every field of `record` as core.record defines it (the writers check the same definitions)."""
+        found = fault(fields, record, where, rounds)
+        if found is not None:
+            self.fail(*found)
 
 
 # ---- the parts of a result file ------------------------------------------------------------------------
@@ -198,19 +151,14 @@ def check_section(check: Checker, data: dict[str, Any]) -> dict[str, Any]:
     section = data.get("netbench")
     if not isinstance(section, dict) or "schema" not in section:
         raise ReportError(f"{check.path}: a pytest-benchmark file, but not a netbench run (no 'netbench' section)")
-    schema = section["schema"]
-    check.expect("netbench.schema", schema, (is_count, f"a whole number from 1 to {SCHEMA_VERSION}"))
-    if schema > SCHEMA_VERSION:
-        raise ReportError(f"{check.path}: written by a newer netbench (schema {schema} > {SCHEMA_VERSION})")
+    check.fields(SECTION_FIELDS[:1], section, "netbench")  # the schema first: a newer file is refused as such
+    if section["schema"] > SCHEMA_VERSION:
+        raise ReportError(f"{check.path}: written by a newer netbench (schema {section['schema']} > {SCHEMA_VERSION})")
+    check.fields(SECTION_FIELDS, section, "netbench")
     for key in ("skipped", "failed"):
-        for i, record in enumerate(check.objects(f"netbench.{key}", section.get(key, []))):
+        for i, record in enumerate(section.get(key) or []):
             # The comparison joins skipped cases on every dimension; failed ones are only listed.
-            check.expect(f"netbench.{key}[{i}].reason", record.get("reason"), TEXT)
             check_dimensions(check, f"netbench.{key}[{i}]", record, required=key == "skipped")
-    check.optional("netbench", section, ("interrupted",), TEXT)
-    check.optional("netbench", section, ("passes",), COUNT)
-    check.optional("netbench", section, ("seed",), (lambda v: is_integer(v) and v >= 0, "a whole number of 0 or more"))
-    check.optional("netbench", section, ("precision_target", "seconds_per_case", "started", "wall_seconds"), AMOUNT)
     check_canary(check, section)
     return section
 
@@ -221,23 +169,14 @@ def check_dimensions(check: Checker, where: str, info: dict[str, Any], required:
     missing = [d for d in DIMENSIONS if d not in info]
     if missing and required:
         check.fail(where, f"incomplete (no {', '.join(missing)})")
-    for dim in TEXT_DIMENSIONS:
-        if dim in info:
-            check.expect(f"{where}.{dim}", info[dim], PHASE if dim == "phase" else NAME)
-    for dim in COUNT_DIMENSIONS:
-        if dim in info:
-            check.expect(f"{where}.{dim}", info[dim], COUNT)
+    check.fields(tuple(f for f in DIMENSION_FIELDS if f.name in info), info, where)
 
 
 def check_machine(check: Checker, data: dict[str, Any]) -> dict[str, Any]:
     machine = check.object("machine_info", data.get("machine_info", {}))
-    check.optional("machine_info", machine, ("node", "processor"), TEXT)
-    facts = check.object("machine_info.netbench", machine.get("netbench", {}))
-    check.optional("machine_info.netbench", facts, TEXT_FACTS, TEXT)
-    check.optional("machine_info.netbench", facts, NUMBER_FACTS, AMOUNT)
-    for i, gpu in enumerate(check.objects("machine_info.netbench.gpus", facts.get("gpus") or [])):
-        check.expect(f"machine_info.netbench.gpus[{i}].name", gpu.get("name"), TEXT)
-        check.expect(f"machine_info.netbench.gpus[{i}].memory_bytes", gpu.get("memory_bytes"), AMOUNT)
+    check.fields(MACHINE_FIELDS, machine, "machine_info")
+    check.object("machine_info.netbench", machine.get("netbench", {}))
+    check.fields(FACT_FIELDS, machine.get("netbench", {}), "machine_info.netbench")
     return machine
 
 
@@ -251,44 +190,21 @@ def check_benchmark(check: Checker, i: int, bench: Any) -> dict[str, Any]:
     if not isinstance(stats, dict) or "data" not in stats:
         check.fail(where, "incomplete (no raw rounds)")
     check_dimensions(check, where, info)
-    check.optional(f"{where} extra_info", info, NUMBER_EXTRAS, AMOUNT)
-    check.optional(f"{where} extra_info", info, TEXT_EXTRAS, TEXT)
     check_rounds(check, where, stats)
-    check_passes(check, where, info, len(stats["data"]))
+    # Schema 2 adds each round's pass and time stamp, one per round (schema 1 files have neither).
+    check.fields(EXTRA_FIELDS, info, f"{where} extra_info", rounds=len(stats["data"]))
+    problem = incomplete(info)
+    if problem is not None:
+        check.fail(f"{where} extra_info", problem)
     return bench
 
 
-def check_passes(check: Checker, where: str, info: dict[str, Any], count: int) -> None:
-    """Schema 2: each round's pass and time stamp, one per round (schema 1 files have neither)."""
-    series: dict[str, Kind] = {"passes": (is_whole, f"a pass number from 0 to {LARGEST}"), "stamps": AMOUNT}
-    for key, kind in series.items():
-        values = info.get(key)
-        if values is None:
-            continue
-        if not isinstance(values, list) or len(values) != count:
-            check.fail(f"{where} extra_info.{key}", f"{shown(values)} found, expected a list of {count}, one per round")
-        bad = next((i for i, v in enumerate(values) if not kind[0](v)), None)
-        if bad is not None:
-            check.fail(f"{where} extra_info.{key}", f"item {bad} is {shown(values[bad])}; expected {kind[1]}")
-    check.optional(f"{where} extra_info", info, ("precision",), AMOUNT)
-
-
 def check_canary(check: Checker, section: dict[str, Any]) -> None:
-    """The drift canary's series: as many time stamps as probe times, every one a finite number."""
-    canary = section.get("canary")
-    if canary is None:
-        return
-    canary = check.object("netbench.canary", canary)
-    stamps, seconds = canary.get("stamps", []), canary.get("seconds", [])
-    for key, values, kind in (("stamps", stamps, AMOUNT), ("seconds", seconds, SECONDS)):
-        if not isinstance(values, list):
-            check.fail(f"netbench.canary.{key}", f"{json_type(values)} found, expected a list")
-        bad = next((i for i, v in enumerate(values) if not kind[0](v)), None)
-        if bad is not None:
-            check.fail(f"netbench.canary.{key}", f"item {bad} is {shown(values[bad])}; expected {kind[1]}")
+    """The drift canary's series: as many time stamps as probe times (each checked with the section)."""
+    canary = section.get("canary") or {}
+    stamps, seconds = canary.get("stamps") or [], canary.get("seconds") or []
     if len(stamps) != len(seconds):
         check.fail("netbench.canary", f"{len(stamps)} time stamps for {len(seconds)} probe times")
-    check.optional("netbench.canary", canary, ("probe",), TEXT)
 
 
 def check_rounds(check: Checker, where: str, stats: dict[str, Any]) -> None:
@@ -299,8 +215,7 @@ def check_rounds(check: Checker, where: str, stats: dict[str, Any]) -> None:
     bad = next((i for i, x in enumerate(rounds) if not is_seconds(x)), None)
     if bad is not None:
         check.fail(f"{where} stats.data", f"round {bad} is {shown(rounds[bad])}; every round must be {SECONDS[1]}")
-    check.expect(f"{where} stats.median", stats.get("median"), SECONDS)
-    check.optional(f"{where} stats", stats, NUMBER_STATS, AMOUNT)
+    check.fields(STATS_FIELDS, stats, f"{where} stats")
 
 
 def check_unique(check: Checker, benchmarks: list[dict[str, Any]]) -> None:

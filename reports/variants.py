@@ -1,7 +1,8 @@
 """The variants section: each variant against eager per phase and batch size, its memory, what compiling
 costs and when it pays for itself, and the line that says what to turn on here.
 
-Torch-free, as every report module: names come from core.contract.
+Torch-free, as every report module: names come from core.contract, the fields it reads from core.record
+(which reports.load checks every one of on load).
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ import numpy as np
 import pandas as pd
 
 from core.contract import DIMENSIONS, EAGER, VARIANTS
+from core.record import (
+    COMPILE_COLD,
+    COMPILE_GRAPHS,
+    COMPILE_WARM,
+    CPU_BF16,
+    GRAPH_BREAKS,
+    PEAK_MEMORY,
+    RECOMPILES_TIMED,
+    SAMPLES,
+)
+from core.stats import geometric_mean
 from reports import tables, units
 from reports.document import Section, Table
 from reports.margin import Rounds
 from reports.markdown import literal
-from core.stats import geometric_mean
 
 BASELINE = EAGER
 ADVICE_TITLE = "What to use on this machine"  # reports.recommend's section, when it has nothing of its own
@@ -40,7 +51,7 @@ def speedups(df: pd.DataFrame, rounds: Rounds) -> pd.DataFrame:
     headline's margins are (reports.margin)."""
     eager = df[df["variant"] == BASELINE]
     others = df[df["variant"] != BASELINE]
-    keep = ["time", "peak_memory_bytes", "name", "samples"]
+    keep = ["time", PEAK_MEMORY.name, "name", SAMPLES.name]
     both = others.merge(eager[MATCH + keep], on=MATCH, suffixes=("", "_eager"))
     found = [rounds.margin(r, eager_twin(r)) for _, r in both.iterrows()]
     return both.assign(
@@ -49,13 +60,13 @@ def speedups(df: pd.DataFrame, rounds: Rounds) -> pd.DataFrame:
         speedup_high=[m.high for m in found],
         # Faster as the headline's margins are: the whole interval above 1 + stats.MIN_EFFECT.
         surely_faster=[m.real for m in found],
-        memory_ratio=both["peak_memory_bytes"].astype(float) / both["peak_memory_bytes_eager"].astype(float),
+        memory_ratio=both[PEAK_MEMORY.name].astype(float) / both[f"{PEAK_MEMORY.name}_eager"].astype(float),
     )
 
 
 def eager_twin(row: pd.Series) -> pd.Series:
     """The eager case a merged row was matched with, as reports.margin reads a case."""
-    return pd.Series({"name": row["name_eager"], "samples": row["samples_eager"]})
+    return pd.Series({"name": row["name_eager"], SAMPLES.name: row[f"{SAMPLES.name}_eager"]})
 
 
 def speedup_cell(r: pd.Series) -> str:
@@ -90,10 +101,10 @@ def break_even(found: pd.DataFrame) -> pd.DataFrame:
     """Compiled train steps: compile time (cold, warm) and the steps after which the cold compile is paid
     back by the time each step saves against eager; none where the step is not surely faster (its speedup's
     interval reaches into the band around 1): a saving inside the noise would give a break-even that is noise too."""
-    steps = found[(found["phase"] == "train_step") & found["compile_cold_seconds"].notna()]
+    steps = found[(found["phase"] == "train_step") & found[COMPILE_COLD.name].notna()]
     saved = steps["time_eager"] - steps["time"]
     sure = saved.where(steps["surely_faster"].astype(bool))
-    return steps.assign(saved=saved, break_even=np.ceil(steps["compile_cold_seconds"].astype(float) / sure))
+    return steps.assign(saved=saved, break_even=np.ceil(steps[COMPILE_COLD.name].astype(float) / sure))
 
 
 def compile_table(paid: pd.DataFrame) -> pd.DataFrame:
@@ -105,10 +116,10 @@ def compile_table(paid: pd.DataFrame) -> pd.DataFrame:
             "variant": paid["variant"],
             "batch": paid["batch_size"],
             "optimizer": paid["optimizer"],
-            "compile, cold": paid["compile_cold_seconds"].map(units.seconds),
-            "compile, warm": paid["compile_warm_seconds"].map(units.seconds),
-            "graphs": paid["compile_graphs"].map(lambda n: f"{int(n)}"),
-            "graph breaks": paid["graph_breaks"].map(lambda n: f"{int(n)}"),
+            "compile, cold": paid[COMPILE_COLD.name].map(units.seconds),
+            "compile, warm": paid[COMPILE_WARM.name].map(units.seconds),
+            "graphs": paid[COMPILE_GRAPHS.name].map(lambda n: f"{int(n)}"),
+            "graph breaks": paid[GRAPH_BREAKS.name].map(lambda n: f"{int(n)}"),
             "saved per step": paid["saved"].map(units.seconds),
             "pays for itself after": paid["break_even"].map(steps),
         }
@@ -137,14 +148,14 @@ def recommendation(found: pd.DataFrame, label: str) -> str:
 
 
 def no_bf16_instructions(part: pd.DataFrame) -> bool:
-    flags = part["cpu_bf16"].dropna() if "cpu_bf16" in part else pd.Series(dtype=object)
+    flags = part[CPU_BF16.name].dropna() if CPU_BF16.name in part else pd.Series(dtype=object)
     return bool(len(flags)) and not bool(flags.any()) and bool(part["variant"].str.contains("bf16").all())
 
 
 def recompiled_text(df: pd.DataFrame) -> list[str]:
-    if "recompiles_during_timing" not in df:
+    if RECOMPILES_TIMED.name not in df:
         return []
-    flagged = df[df["recompiles_during_timing"].fillna(0) > 0]
+    flagged = df[df[RECOMPILES_TIMED.name].fillna(0) > 0]
     if flagged.empty:
         return ["No case recompiled while it was timed."]
     names = ", ".join(literal(n) for n in flagged["name"])

@@ -22,13 +22,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from torch._dynamo.utils import counters
 
-from core.contract import Case
 from bench.timer import clock_for, torch_threads
 from bench.variant import compile_room
 from bench.workload import Workload
+from core import record
+from core.contract import Case
 
 STEADY_STEPS = 3  # steps after the first: their median is what the first step cost without compiling
 TIMEOUT = 900  # seconds for one process: a cold compile is 25-60 s on the 2-core box
@@ -101,14 +103,18 @@ class CompileCost:
     warm: FirstCall
     cache: Path
 
-    def extra_info(self) -> dict[str, float | int]:
-        return {
-            "compile_cold_seconds": round(self.cold.compile_seconds, 4),
-            "compile_warm_seconds": round(self.warm.compile_seconds, 4),
-            "compile_graphs": self.cold.graphs,
-            "graph_breaks": self.cold.graph_breaks,
-            "compile_recompiles": self.cold.recompiles,
-        }
+    def extra_info(self) -> dict[str, Any]:
+        """The fields the compiled cases' extra_info carries (core.record.COMPILE_COST, all of them)."""
+        return record.extra_info(
+            {
+                "compile_cold_seconds": round(self.cold.compile_seconds, 4),
+                "compile_warm_seconds": round(self.warm.compile_seconds, 4),
+                "compile_graphs": self.cold.graphs,
+                "graph_breaks": self.cold.graph_breaks,
+                "compile_recompiles": self.cold.recompiles,
+            },
+            partial=True,
+        )
 
 
 class CompileCosts:

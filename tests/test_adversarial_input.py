@@ -19,11 +19,13 @@ from hypothesis import strategies as st
 
 from core.contract import OTHER_RUNS, SCHEMA_VERSION, noise_warnings
 from core.files import inside, safe_name
-from reports import html, markdown, tables
+from core.record import EXTRA_FIELDS, FACT_FIELDS, SECTION_FIELDS
+from reports import html, markdown, tables, variants
 from reports.build import headline
 from reports.document import Document, Section, Table
 from reports.frame import machine_label, rounds, tidy
 from reports.load import ReportError, check_run, load_run
+from reports.margin import Rounds
 from tests.conftest import replaced
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
@@ -73,6 +75,10 @@ PLACES: list[tuple[str | int, ...]] = [
     *[("machine_info", "netbench", k) for k in ("hostname", "cpu_model", "gpus", "load_average_1m", "logical_cores")],
     ("machine_info", "netbench", OTHER_RUNS),
     ("datetime",),
+    # and every field core.record defines (reports.load checks each; tests/test_record.py tries hostile values)
+    *[("benchmarks", 5, "extra_info", f.name) for f in EXTRA_FIELDS],
+    *[("netbench", f.name) for f in SECTION_FIELDS],
+    *[("machine_info", "netbench", f.name) for f in FACT_FIELDS],
 ]
 
 
@@ -88,6 +94,7 @@ def report_parts(path: Path, data: Any) -> None:
     tables.skipped(run.skipped)
     tables.failed(run.failed)
     list(tables.groups(df))
+    variants.sections(df, Rounds(run))
 
 
 # ---- shape and types --------------------------------------------------------------------------------
@@ -133,6 +140,24 @@ WRONG: dict[str, tuple[tuple[str | int, ...], Any, str]] = {
     "pass count as text": (("netbench", "passes"), "../x", 'netbench.passes: "../x" (a string) found'),
     "other runs as text": (("machine_info", "netbench", OTHER_RUNS), "2", f'{OTHER_RUNS}: "2" (a string) found'),
     "seed as a float": (("netbench", "seed"), 1.5, "netbench.seed: 1.5 (a number) found, expected null or a whole"),
+    "compile time as text": (("benchmarks", 1, "extra_info", "compile_cold_seconds"), "3", 'compile_cold_seconds: "3"'),
+    "graph breaks as a list": (
+        ("benchmarks", 1, "extra_info", "graph_breaks"),
+        [1],
+        "graph_breaks: [1] (a list) found",
+    ),
+    "recompiles below 0": (
+        ("benchmarks", 1, "extra_info", "recompiles_during_timing"),
+        -1,
+        "recompiles_during_timing: -1",
+    ),
+    "bf16 flag as text": (("benchmarks", 1, "extra_info", "cpu_bf16"), "no", 'cpu_bf16: "no" (a string) found'),
+    "turbo as text": (("machine_info", "netbench", "turbo"), "off", 'turbo: "off" (a string) found'),
+    "gpu without capability": (
+        ("machine_info", "netbench", "gpus"),
+        [{"name": "H100", "memory_bytes": 1}],
+        "gpus[0].capability: null (null) found, expected a string",
+    ),
 }
 
 

@@ -25,7 +25,7 @@ class NoTorch:
 sys.meta_path.insert(0, NoTorch())
 sys.argv = ["python -m reports", *sys.argv[1:]]
 if sys.argv[1] == "import-all":
-    import importlib, pkgutil, reports, core.contract, core.files, core.run
+    import importlib, pkgutil, reports, core.contract, core.files, core.record, core.run
     for module in pkgutil.walk_packages(reports.__path__, "reports."):
         importlib.import_module(module.name)
     print("imported", "torch" in sys.modules)

@@ -23,14 +23,17 @@ REPO = Path(__file__).resolve().parents[1]
 FAST = ("--benchmark-max-time", "0.01", "--benchmark-min-rounds", "2", "--passes", "2", "-p", "no:cacheprovider")
 
 
-# The test being run, so that the helpers below can check it is marked e2e (set by the autouse fixture `current`).
+# The test being set up or run, so that the helpers below can check it is marked e2e. Set by a hook rather than a
+# fixture: a module-scoped fixture that starts a run is set up before any function-scoped fixture.
 RUNNING: dict[str, pytest.Item] = {}
 
 
-@pytest.fixture(autouse=True)
-def current(request: pytest.FixtureRequest) -> Iterator[None]:
-    RUNNING["item"] = request.node  # type: ignore[assignment]
-    yield
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    RUNNING["item"] = item
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
     RUNNING.pop("item", None)
 
 

@@ -72,6 +72,7 @@ def once_a_folder_is_claimed(proc: subprocess.Popen[str], root: Path) -> str:
     return ""
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("signum", "when"),
     [(signal.SIGINT, after_first_case), (signal.SIGTERM, after_first_case), (signal.SIGTERM, once_a_folder_is_claimed)],
@@ -126,6 +127,7 @@ sys.exit(profiler.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.e2e
 def test_an_interrupt_as_the_folder_is_claimed_leaves_none(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(REPO)

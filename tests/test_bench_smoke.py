@@ -14,6 +14,8 @@ from core.contract import DIMENSIONS
 from core.run import LATEST
 from tests.conftest import run_bench
 
+pytestmark = pytest.mark.e2e  # real benchmark runs in subprocesses
+
 # One thread: two spinning OpenMP threads make a run 3x slower on a shared 2-core box.
 TINY = (
     *("--batch-sizes", "2", "--optimizers", "sgd", "--phases", "forward,backward,train_step"),

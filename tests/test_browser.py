@@ -21,7 +21,7 @@ import pytest
 from reports.build import build
 from tests.conftest import thin
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # headless Chromium over real reports
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags chromium's own connections are refused on CI machines and

@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import finish, start_bench
 
+pytestmark = pytest.mark.e2e  # real benchmark runs with faults injected
+
 # Both plugins also shrink the peak probe: these runs test faults, not the peak.
 SMALL_PEAK = """
 from bench import peak

@@ -208,6 +208,7 @@ def test_the_warning_names_how_many() -> None:
     assert two in noise_warnings({OTHER_RUNS: 2, "logical_cores": 2})
 
 
+@pytest.mark.e2e
 def test_a_run_beside_another_says_so_and_records_it(tmp_path: Path) -> None:
     """A run started while this process holds the mark (the same temporary folder) warns as it starts, counts
     one other run in its machine facts, and its report's headline says so; a run alone records 0."""
@@ -238,6 +239,7 @@ def test_a_run_beside_another_says_so_and_records_it(tmp_path: Path) -> None:
     assert all(bench["extra_info"]["cpu_groups"] == Placement().groups(1) for bench in data["benchmarks"])
 
 
+@pytest.mark.e2e
 def test_the_first_run_says_so_at_its_end(tmp_path: Path) -> None:
     """A run that was alone at its start but had company later says so in its closing lines."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}

@@ -34,6 +34,7 @@ def gpucheck_folders() -> set[Path]:
     return set((REPO / "results").glob("gpucheck-*"))
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_gpucheck_without_cuda_stops_at_once_in_one_line() -> None:
     before = gpucheck_folders()
@@ -45,6 +46,7 @@ def test_gpucheck_without_cuda_stops_at_once_in_one_line() -> None:
     assert gpucheck_folders() == before  # nothing written
 
 
+@pytest.mark.e2e
 def test_gpucheck_dry_run_lists_every_step_into_one_new_folder() -> None:
     before = gpucheck_folders()
     result = run_nox("-s", "gpucheck", "--", "--dry-run")

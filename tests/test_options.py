@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import finish, start_bench
 
+pytestmark = pytest.mark.e2e  # each bad option is a real benchmark start
+
 BAD = {
     # id: (arguments, text the error line must contain). Each costs a process (mostly
     # `import torch`); the full list of bad values is checked in-process in test_case.py.

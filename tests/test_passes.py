@@ -24,6 +24,8 @@ from bench.session import MIN_ROUNDS, min_rounds
 from core.contract import SCHEMA_VERSION
 from tests.conftest import REPO, finish, start_bench
 
+pytestmark = pytest.mark.e2e  # real benchmark runs in subprocesses
+
 SIX = ("--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1", "--no-report", "-v")
 ONE = ("--batch-sizes", "2", "--optimizers", "sgd", "--phases", "forward", "--threads", "1", "--no-report")
 RUNS = {

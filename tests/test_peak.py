@@ -89,6 +89,7 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.e2e
 def test_run_records_the_peak_per_device_and_threads(bench_run: Path) -> None:
     data: dict[str, Any] = json.loads((bench_run / "benchmark.json").read_text(encoding="utf-8"))
     peaks = data["machine_info"]["netbench"]["peak_gflops"]
@@ -100,6 +101,7 @@ def test_run_records_the_peak_per_device_and_threads(bench_run: Path) -> None:
     assert all(b["extra_info"]["peak_gflops"] == probed["peak"] for b in data["benchmarks"])
 
 
+@pytest.mark.e2e
 def test_report_shows_the_share_of_the_peak(bench_run: Path) -> None:
     report = build(bench_run).read_text(encoding="utf-8")
     section = report.split("## Achieved GFLOP/s and efficiency: cpu, 1 thread\n")[1].split("\n## ")[0]

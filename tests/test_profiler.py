@@ -22,6 +22,8 @@ from core.run import LATEST, is_run
 from reports import operators
 from reports.load import ReportError
 
+pytestmark = pytest.mark.e2e  # real profiles, in process and in subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 
 TINY = ("--device", "cpu", "--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1")

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytest.importorskip("torch_tb_profiler", reason="needs the profile dependency group")
 pytest.importorskip("tensorboard", reason="needs the profile dependency group")
 
-pytestmark = pytest.mark.tensorboard
+pytestmark = [pytest.mark.tensorboard, pytest.mark.e2e]  # a real profile and a real TensorBoard
 
 TINY = ("--device", "cpu", "--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1")
 CASE = "cpu-b2-train_step-sgd-mse-t1"

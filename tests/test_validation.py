@@ -121,6 +121,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
     return results
 
 
+@pytest.mark.e2e
 def test_validate_exits_1_when_a_case_is_out(validated: dict[str, tuple[Path, Any]]) -> None:
     run, result = validated["out"]
     assert result.returncode == 1, result.stderr
@@ -141,6 +142,7 @@ def test_validate_exits_1_when_a_case_is_out(validated: dict[str, tuple[Path, An
     assert md.count("OUT OF TOLERANCE") == 1
 
 
+@pytest.mark.e2e
 def test_validate_without_crosscheck_is_one_line_exit_2(validated: dict[str, tuple[Path, Any]]) -> None:
     run, result = validated["unchecked"]
     assert result.returncode == 2

@@ -82,11 +82,13 @@ def eager_cpu() -> list[float]:
     return losses("eager")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("variant", ["channels_last", "bf16"])
 def test_eager_variants_reach_eagers_loss(variant: str, eager_cpu: list[float]) -> None:
     check_same_work(variant, eager_cpu, losses(variant))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("variant", COMPILED)
 def test_compiled_variants_reach_eagers_loss(
     variant: str, eager_cpu: list[float], compiled: dict[str, tuple[CompileCost | None, int]]
@@ -97,6 +99,7 @@ def test_compiled_variants_reach_eagers_loss(
     assert graphs[0] == 0  # and the module's compile served: no recompilation for a new Workload
 
 
+@pytest.mark.e2e
 def test_compile_cost_is_measured_apart(compiled: dict[str, tuple[CompileCost | None, int]]) -> None:
     cost, graphs_here = compiled["compile"]
     assert cost is not None
@@ -107,6 +110,7 @@ def test_compile_cost_is_measured_apart(compiled: dict[str, tuple[CompileCost | 
     assert set(cost.extra_info()) >= {"compile_cold_seconds", "compile_warm_seconds", "graph_breaks"}
 
 
+@pytest.mark.e2e
 def test_a_shape_is_compiled_once_per_run(compiled: dict[str, tuple[CompileCost | None, int]]) -> None:
     """Other phases and optimizers of a compiled shape reuse its compile; another batch size would not."""
     with watching_graphs() as graphs:
@@ -195,6 +199,7 @@ def test_variants_option_refuses_an_unknown_variant_in_one_line() -> None:
     assert Selection.parse(variants="all").variants == VARIANTS
 
 
+@pytest.mark.e2e
 def test_the_profiler_takes_variants(tmp_path: Path) -> None:
     """Each variant's step profiled in its own folder, labelled by phase; one the device lacks skipped."""
     args = ["--device", "cpu", "--batch-sizes", "2", "--optimizers", "sgd", "--variants", "channels_last,fp16"]

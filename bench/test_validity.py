@@ -7,10 +7,10 @@ import itertools
 import pytest
 import torch
 
-from core.contract import Case
 from bench.net import make_net
 from bench.optimizer import ManualSGD, make_optimizer
 from bench.workload import Workload
+from core.contract import Case
 
 
 def case(device: str, phase: str, optimizer: str = "sgd", batch_size: int = 16) -> Case:

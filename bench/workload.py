@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.contract import NONE, Case
 from bench.net import make_batch, make_loss, make_net
 from bench.optimizer import make_optimizer, resolved_implementation
 from bench.variant import Variant, capture
+from core.contract import NONE, Case
 
 
 def unmarked(part: str) -> AbstractContextManager[object]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("nox", reason="needs nox (the test dependency group)")
-import noxfile  # noqa: E402 - after nox is known to be importable
+import noxfile
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

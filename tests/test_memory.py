@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.contract import Case
 from bench.memory import CPU_METHOD, CUDA_METHOD, cpu_peak, cuda_peak, phase_memory, replay_peak, state_bytes
 from bench.workload import Workload
+from core.contract import Case
 
 PARAMETERS = 554_750
 FLOAT = 4

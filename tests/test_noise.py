@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench import machine
-from core.contract import noise_warnings
 from bench.machine import Facts, collect_noise
+from core.contract import noise_warnings
 
 
 def test_collect_noise_keys_and_types() -> None:

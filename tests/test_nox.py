@@ -98,9 +98,9 @@ class FakeSession:
     """What install() and the sessions use of nox.Session, recording instead of running."""
 
     venv_backend = "virtualenv"
-    posargs: list[str] = []
 
     def __init__(self, tmp: Path) -> None:
+        self.posargs: list[str] = []
         self.virtualenv = type("Venv", (), {"location": str(tmp)})()
         self.installed: list[str] = []
         self.commands: list[tuple[str, ...]] = []
@@ -133,7 +133,7 @@ def test_a_benchmark_session_installs_nothing_beyond_the_shared_environment(fake
 def test_test_and_lint_tools_go_into_their_own_session(fake: FakeSession) -> None:
     noxfile.tests(fake)  # type: ignore[arg-type]
     assert "hypothesis>=6.100" in fake.installed
-    assert ("-m", "not e2e") == fake.commands[-1][4:6]
+    assert fake.commands[-1][4:6] == ("-m", "not e2e")
     lint = FakeSession(Path(fake.virtualenv.location))
     noxfile.lint(lint)  # type: ignore[arg-type]
     assert {"ruff", "mypy"} <= names(lint.installed)
@@ -143,14 +143,14 @@ def test_nox_refuses_to_run_the_noxfile_with_a_nox_too_old_for_it() -> None:
     assert noxfile.nox.needs_version == ">=2025.2.9"
 
 
-def test_pip_on_the_shared_environment_runs_one_session_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pip_on_the_shared_environment_runs_one_session_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two sessions started together: the second waits for the lock the first holds."""
     import fcntl
 
     monkeypatch.setattr(noxfile, "LOCK", tmp_path / "shared.lock")
-    with noxfile.locked():
-        with (tmp_path / "shared.lock").open("a") as other:
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with noxfile.locked(), (tmp_path / "shared.lock").open("a") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with (tmp_path / "shared.lock").open("a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the session is done

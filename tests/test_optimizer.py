@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.contract import OPTIMIZERS
 from bench.net import Net, make_batch, make_loss, make_net
 from bench.optimizer import LR, ManualSGD, UnsupportedOptimizer, make_optimizer, resolved_implementation
+from core.contract import OPTIMIZERS
 
 
 def net_with_grads() -> Net:

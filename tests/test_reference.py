@@ -7,9 +7,9 @@ import time
 import pytest
 import torch
 
-from core.contract import Case
 from bench.reference import Reference
 from bench.workload import Plan, Workload
+from core.contract import Case
 
 
 def test_a_repeatable_phase_is_timed_by_torch_timer_one_call_a_block() -> None:

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 
 from core.contract import COUNTED, DIMENSIONS, SCHEMA_VERSION
+from core.stats import QUANTILE
 from reports import tables, units
 from reports.__main__ import main
 from reports.build import build
 from reports.frame import NOISY_PRECISION, tidy
 from reports.load import load_run
-from core.stats import QUANTILE
 from tests.conftest import snapshot, write_run
 
 REPO = Path(__file__).resolve().parents[1]

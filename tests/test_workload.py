@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.contract import NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
 from bench.optimizer import UnsupportedOptimizer
 from bench.workload import Plan, Workload, count_flops, flops_per_sample
+from core.contract import NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]

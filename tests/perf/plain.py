@@ -20,8 +20,8 @@ import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.case import Selection
-from core.contract import Case
 from bench.workload import Workload
+from core.contract import Case
 
 CASES = Selection.parse(threads="1").cases()
 MAX_TIME = 1.0  # pytest-benchmark's default --benchmark-max-time

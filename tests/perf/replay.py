@@ -23,9 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
 from core.run import run_folders
+from core.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison
 from reports.load import RESULT_FILE, ReportError, load_run
 from reports.selfcheck import intervals, paired, verdicts
-from core.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison
 
 COLUMNS = "quantile  band  pairs  false/pair  pairs<=2  x1.10 slower  x1.10 faster  x1.5 slower  median|B/A-1|  outside"
 

@@ -87,3 +87,50 @@ def test_only_the_commands_parse_a_command_line() -> None:
 def test_the_library_never_imports_the_commands() -> None:
     library = [name for name in MODULES if not name.startswith(COMMAND_LINE)]
     assert [name for name in library if any(m.startswith(COMMAND_LINE) for m in imported(name))] == []
+
+
+# ---- between the packages: data flows one way -----------------------------------------------------------------
+
+# What each package may import of the others: core is shared by both sides and imports neither; the measuring side
+# never imports the rendering side (it runs `python -m reports` as a process); the reports never import bench.
+MAY_IMPORT = {"core": set(), "bench": {"core"}, "reports": {"core"}}
+
+
+def imports_of_package(package: str) -> dict[str, set[str]]:
+    """Each module of `package` (its test files included: bench/test_phases.py runs in a benchmark) with the
+    top-level netbench packages it imports, anywhere in its source."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((REPO / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(REPO))] = names & MAY_IMPORT.keys() - {package}
+    return found
+
+
+def test_data_flows_one_way_between_core_bench_and_reports() -> None:
+    wrong = {
+        module: sorted(names - MAY_IMPORT[package])
+        for package in MAY_IMPORT
+        for module, names in imports_of_package(package).items()
+        if names - MAY_IMPORT[package]
+    }
+    assert wrong == {}
+
+
+def test_core_imports_no_torch() -> None:
+    """core/ is what the reports share with bench: it must import where torch is not installed."""
+    heavy = {
+        module
+        for module in imports_of_package("core")
+        for node in ast.walk(ast.parse((REPO / module).read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any(
+            name.split(".")[0] == "torch"
+            for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+        )
+    }
+    assert heavy == set()

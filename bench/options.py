@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 USAGE_ERROR = 2  # argparse's status for a usage error, and `python -m reports`'s
+# Digits an integer option may have: more is no count netbench could run, and Python refuses to read an integer
+# of over 4,300 digits with a ValueError of its own (a traceback through pytest's INTERNALERROR).
+MAX_DIGITS = 18
 
 
 class OptionError(ValueError):
@@ -42,10 +45,37 @@ def parse_int(option: str, text: str | None, default: int, low: int = 1, high: i
     """An integer from low to high (digits only: no sign, no spaces), or the default when not given."""
     if text is None:
         return default
-    value = int(text) if text.isascii() and text.isdigit() else None
+    value = int(text) if is_digits(text) else None
     if value is None or value < low or (high is not None and value > high):
         allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise OptionError(f"{option}: {text!r} is not an integer {allowed} (e.g. {option} {default})")
+        raise OptionError(f"{option}: {shown(text)} is not an integer {allowed} (e.g. {option} {default})")
+    return value
+
+
+def shown(text: str, most: int = 40) -> str:
+    """A value as an error line quotes it: repr'd, and cut when long (5,000 digits are no line to read)."""
+    return repr(text) if len(text) <= most else f"{text[:most]!r}... ({len(text)} characters)"
+
+
+def is_digits(text: str) -> bool:
+    """Digits only (no sign, no spaces, no other script's digits), and few enough to be read as a count."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
+
+
+def parse_seconds(option: str, text: object, low: float, high: float, inclusive_low: bool = False) -> float:
+    """A finite number of seconds in (low, high] ([low, high] with inclusive_low): nan, inf and a negative
+    time are refused, as is a value too large to end (a round of 1e300 seconds calibrates for ever)."""
+    try:
+        value = float(str(text)) if len(str(text)) <= 40 else float("nan")
+    except ValueError:
+        value = float("nan")
+    above_low = value >= low if inclusive_low else value > low
+    if not (above_low and value <= high):  # also refuses nan
+        bracket = "[" if inclusive_low else "("
+        raise OptionError(
+            f"{option}: {shown(str(text))} is not a number of seconds in {bracket}{low:g}, {high:g}] "
+            f"(e.g. {option} {high / 10:g})"
+        )
     return value
 
 
@@ -82,9 +112,9 @@ def parse_choices(option: str, text: str, allowed: tuple[str, ...]) -> tuple[str
 def parse_positive_ints(option: str, text: str, limit: int | None = None) -> tuple[int, ...]:
     values = []
     for item in split_list(option, text):
-        if not (item.isascii() and item.isdigit()) or int(item) < 1:
+        if not is_digits(item) or int(item) < 1:
             example = "1,16,64" if limit is None else f"1,{limit}"  # threads: up to the cores
-            raise OptionError(f"{option}: {item!r} is not a positive integer (e.g. {option} {example})")
+            raise OptionError(f"{option}: {shown(item)} is not a positive integer (e.g. {option} {example})")
         if limit is not None and int(item) > limit:
             raise OptionError(f"{option}: {item} is more than the {limit} logical cores of this machine")
         values.append(int(item))

@@ -87,7 +87,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    session.config.stash[SESSION].begin(session)
+    # After every deselection (-k, --deselect, --lf): the items that will run are final here.
+    run = session.config.stash[SESSION]
+    try:
+        run.check_passes(session.items)
+    except OptionError as err:
+        # The one line, without pytest-benchmark's warning at the end that nothing was saved: nothing was run.
+        run.withdraw()
+        raise pytest.UsageError(str(err)) from None
+    run.begin(session)
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ from bench.interruption import Interrupted, Interruption
 from bench.options import OptionError, Parser, usage_error
 from bench.publication import build_report, publish_latest
 from bench.reasons import cannot_run, workload_for
+from bench.results import check_results_root
 from bench.timer import torch_threads
 from bench.variant import compile_room
 from bench.workload import Workload
@@ -349,11 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         selection = Selection.from_options(lambda name: getattr(args, name))
+        results_root = check_results_root(args.results_root)
     except OptionError as err:
         return usage_error(err)
     try:
         with Interruption().installed() as signals:
-            return profile_and_report(selection, Path(args.results_root), signals)
+            return profile_and_report(selection, results_root, signals)
     except Interrupted as stop:  # while saving or reporting: a folder without its record is no complete profile
         print(f"netbench: {stop.reason} while saving; stopped", file=sys.stderr)
         return stop.status

@@ -10,29 +10,59 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.options import OptionError
-from core.contract import RESULT_FILE
+from core.contract import RECORDS, RESULT_FILE
 from core.files import write_text
 from core.run import claim_run_dir
 
 PARTIAL = ".benchmark.json.part"
 
 
-def check_results_root(text: str) -> Path:
-    """The results root, usable: minutes of timing must not end in a folder that cannot be written."""
+def earlier_run(path: Path) -> Path | None:
+    """The earlier run the path is inside (or is): the nearest of it and its folders that holds a run's record
+    (benchmark.json or profile.json), the `latest` link followed; None when there is none."""
+    resolved = Path(os.path.realpath(path))
+    for folder in (resolved, *resolved.parents):
+        try:
+            if folder.is_dir() and any((folder / name).exists() or (folder / name).is_symlink() for name in RECORDS):
+                return folder
+        except OSError:
+            continue
+    return None
+
+
+def check_results_root(text: str, option: str = "--results-root") -> Path:
+    """The results root, usable: minutes of timing must not end in a folder that cannot be written, nor write
+    a new run (its folder, an index, a `latest` link) inside an earlier run's folder."""
     if not text.strip():
-        raise OptionError("--results-root: '' is not a folder (e.g. --results-root results)")
+        raise OptionError(f"{option}: '' is not a folder (e.g. {option} results)")
     root = Path(text)
     if root.exists() and not root.is_dir():
-        raise OptionError(f"--results-root: {text!r} is a file, not a folder")
+        raise OptionError(f"{option}: {text!r} is a file, not a folder")
+    inside = earlier_run(root)
+    if inside is not None:
+        raise OptionError(
+            f"{option}: {text!r} is inside the earlier run {inside}; a new run goes next to it, not in it "
+            f"(e.g. {option} {inside.parent})"
+        )
     existing = next((p for p in (root, *root.parents) if p.exists()), Path("."))
     try:
         root.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=root).close()
     except OSError as err:
-        raise OptionError(
-            f"--results-root: {text!r} cannot be written ({err.strerror}; checked at {existing})"
-        ) from None
+        raise OptionError(f"{option}: {text!r} cannot be written ({err.strerror}; checked at {existing})") from None
     return root
+
+
+def check_json_path(value: object) -> None:
+    """--benchmark-json given by the user: never an earlier run's file, nor a file inside an earlier run's
+    folder (pytest-benchmark would overwrite it without a word)."""
+    path = Path(value if isinstance(value, (str, os.PathLike)) else getattr(value, "name", ""))  # < 5.3: a file
+    inside = earlier_run(path.parent)
+    if inside is not None:
+        raise OptionError(
+            f"--benchmark-json: {str(path)!r} is inside the earlier run {inside}, whose files are its record: "
+            "name a file outside every run folder (or leave the option out: each run gets a folder of its own)"
+        )
 
 
 class PendingJson:
@@ -46,6 +76,10 @@ class PendingJson:
         self.root = root
         self.folder: Path | None = None
         self._file: IO[bytes] | None = None
+        self.withdrawn = False  # refused before anything was timed: pytest-benchmark is asked for no JSON
+
+    def __bool__(self) -> bool:  # pytest-benchmark writes the JSON when its option is truthy
+        return not self.withdrawn
 
     def claim(self) -> Path:
         if self.folder is None:

@@ -8,6 +8,7 @@ it into a skip or a failure. The report is built by `python -m reports build` (b
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import time
 from typing import Any, Protocol
@@ -24,11 +25,11 @@ from bench.case import Selection
 from bench.interruption import Handler, Interruption, restore
 from bench.machine import collect_noise, cpu_summary, machine_facts
 from bench.neighbours import Neighbours
-from bench.options import given, parse_int, parse_percentage
+from bench.options import OptionError, given, parse_int, parse_percentage, parse_seconds, shown
 from bench.peak import peak_of, probe_gflops
 from bench.publication import build_report, publish_latest
 from bench.reasons import Verdict
-from bench.results import PendingJson, check_results_root, write_json
+from bench.results import PendingJson, check_json_path, check_results_root, write_json
 from bench.sampler import Budget, Sampler
 from bench.timer import RecordingClock, torch_threads
 from core.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, neighbour_warnings, noise_warnings
@@ -53,6 +54,16 @@ MAX_PASSES_FACTOR = 4  # --precision: a case is sampled for at most 4x its passe
 # Every pass is a pytest item per case: 100000 passes of the default matrix would be 4.8 million items, which
 # pytest collects (and holds) before the first is timed. A thousand passes is hours of timing already.
 MAX_PASSES = 1000
+# pytest-benchmark's options, bounded before anything is timed: its calibration doubles the calls per round
+# until a round lasts --benchmark-min-time, so an unbounded one (inf, 1e300) never ends.
+MAX_ROUND_SECONDS = 10.0
+MAX_CASE_SECONDS = 3600.0  # --benchmark-max-time: an hour of rounds per case
+MAX_MIN_ROUNDS = 100_000
+MAX_WARMUP_ITERATIONS = 10_000_000
+MAX_CALIBRATION_PRECISION = 1000
+# The packages `python -m reports build` imports (pyproject's dependencies): missing, the run would time every
+# case and end in an ImportError; checked first unless --no-report.
+REPORT_PACKAGES = ("pandas", "matplotlib", "scipy", "tabulate", "jinja2")
 
 Peaks = dict[str, dict[str, float]]  # "cpu/t4": the probes and their "peak", in GFLOP/s
 
@@ -81,6 +92,44 @@ def tune_pytest_benchmark(config: pytest.Config) -> None:
     config.addinivalue_line(
         "filterwarnings", "ignore:Benchmark fixture was not used at all:pytest_benchmark.logger.PytestBenchmarkWarning"
     )
+
+
+def check_pytest_benchmark(config: pytest.Config) -> None:
+    """pytest-benchmark's options that netbench times with: finite, in range, and in a combination that can
+    work; OptionError otherwise. pytest-benchmark itself reads nan, inf and -1 seconds as given."""
+    opt, args = config.getoption, config.invocation_params.args
+    parse_seconds("--benchmark-min-time", opt("benchmark_min_time"), 0.0, MAX_ROUND_SECONDS, inclusive_low=True)
+    parse_seconds("--benchmark-max-time", opt("benchmark_max_time"), 0.0, MAX_CASE_SECONDS)
+    for flag, dest, low, high in (
+        ("--benchmark-min-rounds", "benchmark_min_rounds", 1, MAX_MIN_ROUNDS),
+        ("--benchmark-warmup-iterations", "benchmark_warmup_iterations", 0, MAX_WARMUP_ITERATIONS),
+        ("--benchmark-calibration-precision", "benchmark_calibration_precision", 1, MAX_CALIBRATION_PRECISION),
+    ):
+        value = opt(dest)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise OptionError(f"{flag}: {shown(str(value))} is not an integer from {low} to {high}")
+    if given(args, "--benchmark-timer"):
+        raise OptionError(
+            "--benchmark-timer: netbench times every case with its own clock (bench/timer.py: the CUDA one waits "
+            "for the GPU); drop the option"
+        )
+    if opt("benchmark_disable") and opt("precision") is not None:
+        raise OptionError("--precision needs timed rounds, and --benchmark-disable times none: drop one of the two")
+    if opt("benchmark_disable") and opt("crosscheck"):
+        raise OptionError("--crosscheck compares timed rounds, and --benchmark-disable times none: drop one of the two")
+
+
+def check_report_packages(config: pytest.Config) -> None:
+    """The report's packages are importable, unless --no-report: found missing after the last case, every
+    figure would end in an ImportError."""
+    if config.getoption("no_report") or config.getoption("benchmark_disable"):
+        return
+    for name in REPORT_PACKAGES:
+        if importlib.util.find_spec(name) is None:
+            raise OptionError(
+                f"the report needs the package {name!r}, which is not installed: pip install {name} "
+                "(or run with --no-report, and build the report later with `python -m reports build RUN`)"
+            )
 
 
 def min_rounds(config: pytest.Config, passes: int) -> int:
@@ -147,10 +196,14 @@ class RunSession:
     def from_config(cls, config: pytest.Config) -> RunSession:
         """The run the options ask for; a bad value raises OptionError before anything is timed or written."""
         opt = config.getoption
+        check_pytest_benchmark(config)
         selection = Selection.from_options(opt)
         seed = parse_int("--seed", opt("seed"), random.SystemRandom().randrange(2**31), low=0)
         run_budget = budget(config)
         root = check_results_root(opt("results_root"))
+        if opt("benchmark_json") is not None:
+            check_json_path(opt("benchmark_json"))
+        check_report_packages(config)
         run = cls(config, selection, seed, run_budget)
         if opt("benchmark_json") is None:
             # pytest-benchmark writes its JSON through this; the run folder is claimed only then.
@@ -181,6 +234,31 @@ class RunSession:
             return (-1, 0.0) if case is None else (pass_of(item), orders[pass_of(item)][case])
 
         items.sort(key=key)  # stable: tests that are not cases keep their order, first
+
+    def check_passes(self, items: list[pytest.Item]) -> None:
+        """Pass items are all or nothing: a case's figure is pooled over its passes, so a selection (-k,
+        --deselect, --lf, a node id) that keeps some of a case's passes and drops others is refused before anything
+        is timed, rather than saved as a complete run of fewer passes than it says. Whole cases may be dropped."""
+        total = self.sampler.budget.total_passes
+        kept: dict[Case, set[int]] = {}
+        for item in items:
+            case = case_of(item)
+            if case is not None:
+                kept.setdefault(case, set()).add(pass_of(item))
+        partial = {case: passes for case, passes in kept.items() if len(passes) != total}
+        if partial:
+            case, passes = next(iter(partial.items()))
+            others = f" (and {len(partial) - 1} other cases)" if len(partial) > 1 else ""
+            raise OptionError(
+                f"the selection keeps {len(passes)} of the {total} passes of {case.id}{others}: a case's figure is "
+                "pooled over all its passes, so select whole cases (-k on the case, not on pass<N>), "
+                "or set how many passes with --passes"
+            )
+
+    def withdraw(self) -> None:
+        """The run was refused before anything was timed: no JSON is asked for (nor warned about)."""
+        if self.pending is not None:
+            self.pending.withdrawn = True
 
     def begin(self, session: pytest.Session) -> None:
         """Before the first case is timed: the heap, the machine's noise and neighbours, the canary, and

@@ -59,10 +59,15 @@ def timed_seconds(benchmarks: list[dict[str, Any]]) -> float:
     return float(sum(sum(b["stats"]["data"]) * b["stats"].get("iterations", 1) for b in benchmarks))
 
 
+def interrupted(run: Run) -> str:
+    """Why the run stopped early, as its record says ('' for a complete run): every reader says so."""
+    return str(run.netbench.get("interrupted") or "")
+
+
 def incomplete(run: Run) -> list[str]:
     """A first headline line for a run that stopped early; none for a complete one."""
-    why = run.netbench.get("interrupted")
-    return [f"**Incomplete run**: {literal(str(why))}; its figures rest on fewer passes than asked."] if why else []
+    why = interrupted(run)
+    return [f"**Incomplete run**: {literal(why)}; its figures rest on fewer passes than asked."] if why else []
 
 
 def speed_line(run: Run) -> list[str]:

@@ -15,7 +15,8 @@ import numpy as np
 
 from core.run import is_run, run_order
 from core.stats import FASTER, MIN_EFFECT, QUANTILE, SAME, SLOWER, Comparison, compare_rounds, estimate, verdict
-from reports.drift import canary, cpu_line, timed_share, variation
+from reports.compare.sources import same_run
+from reports.drift import canary, cpu_line, interrupted, timed_share, variation
 from reports.frame import passes_of
 from reports.load import ReportError, Run, load_run
 
@@ -175,8 +176,14 @@ class Pair:
 
 
 def load_pair(paths: Sequence[Path]) -> Pair:
-    """The two runs named (or the two newest of one folder), checked; ReportError when they share no case."""
+    """The two runs named (or the two newest of one folder), checked; ReportError when they share no case, or
+    are one run twice (a perfect A/A pair that says nothing of the machine)."""
     a, b = (load_run(p) for p in pick(paths))
+    same = same_run(a, b)
+    if same:
+        raise ReportError(
+            f"{same}: one run twice, not an A/A pair; a self-check needs two separate runs of the same cases"
+        )
     return Pair(a, b, paired(a, b))
 
 
@@ -184,7 +191,20 @@ def title(pair: Pair) -> str:
     return f"self-check: {pair.a.path} (A) against {pair.b.path} (B), {len(pair.cases)} cases"
 
 
+def incomplete_lines(a: Run, b: Run) -> list[str]:
+    """A run that stopped early (its record says why): its figures rest on fewer passes than asked, so the pair
+    tells less about the machine than two complete runs would."""
+    return [
+        f"warning: {name} ({run.path}) is an incomplete run: {why}; its figures rest on fewer passes than asked, "
+        "so this self-check says less than two complete runs would"
+        for name, run in (("A", a), ("B", b))
+        if (why := interrupted(run))
+    ]
+
+
 def lines(pair: Pair) -> list[str]:
-    """The self-check, in order: what makes the pair more than A/A, the verdicts, the machine, the time."""
+    """The self-check, in order: a run that stopped early, what makes the pair more than A/A, the verdicts, the
+    machine, the time."""
     a, b = pair.a, pair.b
-    return [*differences(a, b), *findings(pair.cases), *machine_lines(a, b), *time_lines(a, b)]
+    found = [*differences(a, b), *findings(pair.cases), *machine_lines(a, b), *time_lines(a, b)]
+    return [*incomplete_lines(a, b), *found]

@@ -3,7 +3,7 @@
 Compare runs from several machines: one verdict per shared case, written to a new comparison folder.
 Each RUN is a run folder, a benchmark.json, or a folder with runs anywhere below it (downloaded CI
 artifacts); `nox -s compare -- RUN ...` runs the same. Exit status: 0 compared, 1 the --fail-slower gate
-failed, 2 no comparison could be made.
+failed (a run that stopped early fails it too, unless --allow-incomplete), 2 no comparison could be made.
 """
 
 from __future__ import annotations
@@ -56,13 +56,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PCT",
         help=f"smallest change called a difference (default: {MIN_EFFECT:.0%}%)",
     )
+    parser.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="let the --fail-slower gate pass with a run that stopped early (interrupted); it is still named",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    found = comparison(args.runs, args.label, args.baseline, args.min_effect, args.fail_slower, args.out)
+    found = comparison(
+        args.runs, args.label, args.baseline, args.min_effect, args.fail_slower, args.out, args.allow_incomplete
+    )
     writable(args.out, lambda: page.write(found))
     for note in found.notes:
-        print(one_line(f"note: {note}"), file=sys.stderr)
+        print(one_line(note if note.startswith("warning:") else f"note: {note}"), file=sys.stderr)
+    accepted = " (accepted by --allow-incomplete)" if args.allow_incomplete and args.fail_slower else ""
+    for source in found.incomplete:
+        why = f"{source.label} ({source.run.path}) is an incomplete run: {source.incomplete}"
+        print(one_line(f"warning: {why}; its figures rest on fewer passes than asked{accepted}"), file=sys.stderr)
     print(f"comparison: {found.out / 'compare.md'}")
     for line in found.failed:
         print(one_line(f"gate failed: {line}"), file=sys.stderr)

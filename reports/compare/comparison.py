@@ -33,6 +33,7 @@ class Comparison:
     threshold: float | None = None  # --fail-slower, when given
     notes: list[str] = field(default_factory=list)  # what reading the runs found (reports.compare.sources)
     failed: list[str] = field(default_factory=list)  # why the gate fails, one line per reason; [] when it passes
+    allow_incomplete: bool = False  # --allow-incomplete: the gate may pass with a run that stopped early
 
     @property
     def base(self) -> str:
@@ -45,6 +46,11 @@ class Comparison:
     @cached_property
     def shared(self) -> pd.DataFrame:
         return shared(self.table)
+
+    @property
+    def incomplete(self) -> list[Source]:
+        """The runs that stopped early (their record says why): every reader of the comparison is told."""
+        return [s for s in self.sources if s.incomplete]
 
     @cached_property
     def partial(self) -> pd.DataFrame:
@@ -59,6 +65,7 @@ def comparison(
     min_effect: float = MIN_EFFECT,
     threshold: float | None = None,
     out: Path | None = None,
+    allow_incomplete: bool = False,
 ) -> Comparison:
     """Read the runs, compare them, and claim the folder the comparison goes to (output_folder), last: a
     comparison that cannot be made (ReportError) leaves no folder behind."""
@@ -68,9 +75,11 @@ def comparison(
     if shared(table).empty:
         raise ReportError("the runs have no case in common: " + "; ".join(f"{s.run.path}" for s in sources))
     base = sources[index].label
-    failed = gate_lines(sources, table, threshold, base) if threshold is not None else []
+    failed = [] if threshold is None else gate_lines(sources, table, threshold, base)
+    if threshold is not None and not allow_incomplete:
+        failed = [*map(incomplete_line, filter(lambda s: s.incomplete, sources)), *failed]
     folder = writable(out, lambda: output_folder(out))
-    return Comparison(sources, index, table, folder, min_effect, threshold, notes, failed)
+    return Comparison(sources, index, table, folder, min_effect, threshold, notes, failed, allow_incomplete)
 
 
 def writable(out: Path | None, write: Callable[[], T]) -> T:
@@ -120,6 +129,14 @@ def missing_line(sources: Sequence[Source], table: pd.DataFrame) -> str:
         for _, r in missing.iterrows()
     )
     return f"{len(missing)} case(s) of the baseline missing or failed: {names}" if len(missing) else ""
+
+
+def incomplete_line(source: Source) -> str:
+    """The gate cannot vouch for a run that stopped early: its figures rest on fewer passes than asked."""
+    return (
+        f"{source.label} ({source.run.path}) is an incomplete run ({source.incomplete}): the gate does not pass on "
+        "it; rerun it, or accept it with --allow-incomplete"
+    )
 
 
 def gate_lines(sources: Sequence[Source], table: pd.DataFrame, threshold: float, baseline: str) -> list[str]:

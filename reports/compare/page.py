@@ -105,11 +105,21 @@ def headline(c: Comparison) -> list[str]:
     one_machine = len({hardware(s) for s in c.sources}) == 1
     found = same_machine_lines(c.sources, c.table) if one_machine else machine_lines(c.table)
     base = c.sources[c.baseline]
-    lines = [f"Baseline: **{literal(base.label)}** ({literal(base.run.path)})", *found]
+    lines = [*incomplete_lines(c), f"Baseline: **{literal(base.label)}** ({literal(base.run.path)})", *found]
     lines += differences(c.sources) + conditions(c.sources)
     if len(c.partial):
         lines.append(f"{len(c.partial)} cases are not in every run: listed under *Cases not in every run*")
     return lines + [literal(note) for note in c.notes] + gate_lines(c)
+
+
+def incomplete_lines(c: Comparison) -> list[str]:
+    """First of all: a run that stopped early, and why (its record says), in every comparison it is part of."""
+    accepted = "; accepted by --allow-incomplete" if c.allow_incomplete and c.threshold is not None else ""
+    return [
+        f"**Incomplete run**: {literal(s.label)} ({literal(s.run.path)}) stopped early: {literal(s.incomplete)}; "
+        f"its figures rest on fewer passes than asked{accepted}"
+        for s in c.incomplete
+    ]
 
 
 def gate_lines(c: Comparison) -> list[str]:
@@ -117,10 +127,15 @@ def gate_lines(c: Comparison) -> list[str]:
     if c.threshold is None:
         return []
     passed = f"passed, no case is significantly slower by more than {c.threshold:.0%}"
+    if c.incomplete:
+        passed += ", with incomplete run(s) accepted by --allow-incomplete: " + ", ".join(
+            literal(s.label) for s in c.incomplete
+        )
     return [f"Gate: **failed**, {literal(line)}" for line in c.failed] or [f"Gate: {passed}"]
 
 
 def runs_table(sources: Sequence[Source], baseline: int) -> Table:
+    incomplete = any(s.incomplete for s in sources)  # a column only when it says something
     rows = [
         {
             "run": s.label + (" (baseline)" if i == baseline else ""),
@@ -132,6 +147,7 @@ def runs_table(sources: Sequence[Source], baseline: int) -> Table:
             "threads": ",".join(map(str, s.threads)),
             "cases": str(len(s.run.benchmarks)),
             "taken": s.run.datetime or "?",
+            **({"complete": f"no: {s.incomplete}" if s.incomplete else "yes"} if incomplete else {}),
         }
         for i, s in enumerate(sources)
     ]
@@ -259,4 +275,15 @@ def document(c: Comparison) -> Document:
 
 def write(c: Comparison) -> None:
     """compare.csv, compare.md and compare.html, each written atomically; the page last, as it links to both."""
-    write_document(document(c), c.out, "compare", {"compare.csv": c.table.assign(baseline=c.base)})
+    write_document(document(c), c.out, "compare", {"compare.csv": numbers(c)})
+
+
+def numbers(c: Comparison) -> pd.DataFrame:
+    """compare.csv: every row, with its baseline, and which of the row's two runs stopped early and why
+    ('' when both completed), so that a script reading the CSV alone is told too."""
+    why = {s.label: s.incomplete for s in c.sources}
+    stopped = [
+        "; ".join(f"{label}: {why[label]}" for label in dict.fromkeys((c.base, machine)) if why[label])
+        for machine in c.table["machine"]
+    ]
+    return c.table.assign(baseline=c.base, incomplete=stopped)

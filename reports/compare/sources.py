@@ -4,6 +4,7 @@ artifacts nested at any depth), each read once, each with a label that is unique
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from core.contract import RESULT_FILE
 from core.files import RECORD_LIMIT, read_bounded
+from reports.drift import interrupted
 from reports.frame import machine_label
 from reports.load import ReportError, Run, load_run
 
@@ -25,6 +27,11 @@ class Source:
     @property
     def threads(self) -> tuple[int, ...]:
         return tuple(sorted({int(b["extra_info"]["threads"]) for b in self.run.benchmarks}))
+
+    @property
+    def incomplete(self) -> str:
+        """Why this run stopped early ('' when it completed)."""
+        return interrupted(self.run)
 
 
 def walk(root: Path) -> Iterator[Path]:
@@ -77,6 +84,25 @@ def digest(path: Path) -> str:
     return hashlib.sha256(read_bounded(path, RECORD_LIMIT)).hexdigest()
 
 
+def measurements(run: Run) -> str:
+    """A digest of what the run measured: every case's name and raw rounds. Two separate runs never time the
+    same rounds to the last digit; a copy of one run, re-saved or with its labels edited, does."""
+    rounds = [(b["name"], b["stats"]["data"]) for b in run.benchmarks]
+    return hashlib.sha256(json.dumps(rounds).encode()).hexdigest()
+
+
+def same_run(a: Run, b: Run) -> str:
+    """Why `a` and `b` are one run twice ('' when they are two runs): one file, a byte-identical copy, or the
+    same measurements (every round identical) in another file."""
+    if a.path.resolve() == b.path.resolve():
+        return f"{a.path} and {b.path} are the same file"
+    if digest(a.path) == digest(b.path):
+        return f"{a.path} and {b.path} are byte-identical"
+    if measurements(a) == measurements(b):
+        return f"{a.path} and {b.path} hold the same measurements (every round identical)"
+    return ""
+
+
 def distinct(runs: list[Run]) -> tuple[list[Run], list[tuple[Run, Run]]]:
     """Set aside runs whose file is byte-identical to an earlier one: (kept, [(copy, original)])."""
     seen: dict[str, Run] = {}
@@ -86,6 +112,21 @@ def distinct(runs: list[Run]) -> tuple[list[Run], list[tuple[Run, Run]]]:
         if first is not run:
             copies.append((run, first))
     return list(seen.values()), copies
+
+
+def copied(runs: Sequence[Run]) -> list[str]:
+    """A warning for each run that is another's measurements again: every verdict between them is trivially
+    'no significant difference', which says nothing about either machine."""
+    seen: dict[str, Run] = {}
+    found = []
+    for run in runs:
+        first = seen.setdefault(measurements(run), run)
+        if first is not run:
+            found.append(
+                f"warning: {first.path} and {run.path} hold the same measurements (every round identical), the "
+                "same run twice: every verdict between them is 'no significant difference' by construction"
+            )
+    return found
 
 
 def parse_label(text: str) -> tuple[str, Path]:
@@ -165,9 +206,13 @@ def load_sources(paths: Sequence[Path], labels: Sequence[str] = ()) -> tuple[lis
     notes += [
         f"byte-identical to {first.path}: {copy.path} (the same run twice, compared once)" for copy, first in copies
     ]
+    notes += copied(runs)
     if len(runs) < 2 and copies:
         copy, first = copies[0]
         raise ReportError(f"{first.path} and {copy.path} are byte-identical (the same run twice); nothing to compare")
+    if len(runs) == 1 and len(paths) > 1 and not notes:
+        named = ", ".join(map(str, paths))
+        raise ReportError(f"{named}: one run ({runs[0].path}) named twice; compare needs at least two different runs")
     if len(runs) < 2:
         what = f"only one run given ({runs[0].path})" if runs else "no run could be read"
         raise ReportError(f"{what}; compare needs at least two" + (f" ({notes[0]})" if notes else ""))

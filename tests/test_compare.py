@@ -19,13 +19,13 @@ import pytest
 from matplotlib.figure import Figure as MplFigure
 from scipy import stats as scipy_stats
 
+from core.stats import FASTER, SAME, SLOWER, compare_rounds, geometric_mean
 from reports.__main__ import main
 from reports.compare.plots import plot_speedup, plot_throughput, speedup_ticks
 from reports.compare.sources import load_sources, pick_baseline, result_files
 from reports.compare.speedup import MISSING_BASELINE, MISSING_HERE, compare, gate, join_keys, presence, shared, summary
 from reports.frame import FIGURE_NAME, FIGURE_PERCENTILE
 from reports.load import ReportError, load_run
-from core.stats import FASTER, SAME, SLOWER, compare_rounds, geometric_mean
 from tests.conftest import thin
 
 REPO = Path(__file__).resolve().parents[1]

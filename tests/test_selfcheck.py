@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.stats import FASTER, SAME, SLOWER
 from reports import selfcheck
 from reports.load import load_run
-from core.stats import FASTER, SAME, SLOWER
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
 REPO = FIXTURE.parents[2]

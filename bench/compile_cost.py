@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from torch._dynamo.utils import counters
-
 from bench.timer import clock_for, torch_threads
 from bench.variant import compile_room
 from bench.workload import Workload
@@ -56,10 +54,16 @@ class FirstCall:
 
 
 def graphs_compiled() -> int:
+    # Imported when used: torch._dynamo creates Inductor's cache folder (TORCHINDUCTOR_CACHE_DIR) on import, and
+    # an eager run must not depend on that variable.
+    from torch._dynamo.utils import counters
+
     return int(counters["stats"]["unique_graphs"])
 
 
 def graph_breaks() -> int:
+    from torch._dynamo.utils import counters
+
     return int(sum(counters["graph_break"].values()))
 
 

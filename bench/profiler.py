@@ -46,7 +46,7 @@ from bench.publication import build_report, publish_latest
 from bench.reasons import cannot_run, workload_for
 from bench.results import check_results_root
 from bench.timer import torch_threads
-from bench.variant import compile_room
+from bench.variant import compile_room, settle_inductor_cache
 from bench.workload import Workload
 from core import files
 from core.contract import (
@@ -351,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse_args(argv)
         selection = Selection.from_options(lambda name: getattr(args, name))
         results_root = check_results_root(args.results_root)
+        cache_problem = settle_inductor_cache(selection.variants)
+        if cache_problem is not None:
+            raise OptionError(cache_problem)
     except OptionError as err:
         return usage_error(err)
     try:

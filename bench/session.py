@@ -32,6 +32,7 @@ from bench.reasons import Verdict
 from bench.results import PendingJson, check_json_path, check_results_root, write_json
 from bench.sampler import Budget, Sampler
 from bench.timer import RecordingClock, torch_threads
+from bench.variant import settle_inductor_cache
 from core.contract import OTHER_RUNS, RESULT_FILE, SCHEMA_VERSION, Case, neighbour_warnings, noise_warnings
 
 # Timer overhead per round is ~0.1 us; rounds of at least 200 us keep it far below 1%
@@ -198,6 +199,9 @@ class RunSession:
         opt = config.getoption
         check_pytest_benchmark(config)
         selection = Selection.from_options(opt)
+        cache_problem = settle_inductor_cache(selection.variants)
+        if cache_problem is not None:
+            raise OptionError(cache_problem)
         seed = parse_int("--seed", opt("seed"), random.SystemRandom().randrange(2**31), low=0)
         run_budget = budget(config)
         root = check_results_root(opt("results_root"))

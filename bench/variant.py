@@ -18,6 +18,7 @@ first one's compile: each distinct shape is compiled once per run.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ CHANGES = {
     "fp16": frozenset({"forward", "loss", "backward", "step", "train_step"}),  # the GradScaler steps
     "cudagraphs": frozenset({"train_step"}),  # the whole step is one graph; its phases are not apart
 }
+INDUCTOR_CACHE = "TORCHINDUCTOR_CACHE_DIR"
 CAPTURE_WARMUP = 3  # steps on a side stream before capture, as torch's CUDA graphs recipe does
 
 
@@ -193,3 +195,35 @@ def capture(train_step: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor
         return loss
 
     return replay
+
+
+def compiles(variant: str) -> bool:
+    return any(part in COMPILE_MODES for part in variant.split("+"))
+
+
+def inductor_cache_problem() -> str | None:
+    """Why TORCHINDUCTOR_CACHE_DIR cannot be Inductor's cache folder (a file, or a folder that cannot be
+    created), or None. torch creates it when torch._dynamo is first imported, which torch.optim does in every run."""
+    value = os.environ.get(INDUCTOR_CACHE)
+    if value is None:
+        return None
+    if not value.strip():
+        return f"{INDUCTOR_CACHE} is set but empty"
+    try:
+        os.makedirs(value, exist_ok=True)
+    except OSError as err:
+        return f"{INDUCTOR_CACHE}={value!r} cannot be Inductor's cache folder ({err.strerror})"
+    return None
+
+
+def settle_inductor_cache(variants: tuple[str, ...]) -> str | None:
+    """A run that compiles needs TORCHINDUCTOR_CACHE_DIR usable: the one line of why not, or None. A run that
+    compiles nothing does not depend on it: an unusable value is dropped from its environment (torch then
+    uses its own default), since torch.optim imports torch._dynamo, which creates the folder, in eager runs too."""
+    problem = inductor_cache_problem()
+    if problem is None:
+        return None
+    if any(compiles(variant) for variant in variants):
+        return f"{problem}: torch.compile keeps its cache there; point it at a folder, or unset it"
+    os.environ.pop(INDUCTOR_CACHE, None)
+    return None

@@ -30,6 +30,9 @@ from bench.workload import Workload
 from core import record
 from core.contract import Case
 
+PARENT = "NETBENCH_PARENT_PID"  # the run that started a compile-cost process: the process dies with it
+FAILED = "netbench-compile-cost-failed: "  # the process's line of why it failed, found among torch's logging
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STEADY_STEPS = 3  # steps after the first: their median is what the first step cost without compiling
 TIMEOUT = 900  # seconds for one process: a cold compile is 25-60 s on the 2-core box
 
@@ -89,13 +92,12 @@ def first_call(case: Case) -> FirstCall:
 
 def in_fresh_process(case: Case, cache: Path) -> FirstCall:
     """first_call in a new Python process whose Inductor cache is `cache`."""
-    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), PARENT: str(os.getpid())}
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "bench.compile_cost", json.dumps(asdict(case))]
     done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=TIMEOUT)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CompileFailed(f"{case.variant} at batch {case.batch_size} on {case.device}: {last}")
+        raise CompileFailed(f"{case.variant} at batch {case.batch_size} on {case.device}: {cause_line(done.stderr)}")
     return FirstCall(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -166,9 +168,50 @@ def watching_graphs() -> Iterator[list[int]]:
         found[0] = graphs_compiled() - before
 
 
+def cause_line(stderr: str) -> str:
+    """Why a compile-cost process failed: its own line naming the innermost exception, else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    own = [line.removeprefix(FAILED) for line in lines if line.startswith(FAILED)]
+    return own[-1] if own else (lines[-1] if lines else "no output")
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The exception that started it: torch wraps a backend's error (BackendCompilerFailed, whose last line is
+    its "Set TORCHDYNAMO_VERBOSE=1" boilerplate) around the real one."""
+    seen = {id(err)}
+    while True:
+        inner = err.__cause__ or getattr(err, "inner_exception", None) or err.__context__
+        if inner is None or id(inner) in seen:
+            return err
+        seen.add(id(inner))
+        err = inner
+
+
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the run that started it dies (SIGKILL included), so no compile
+    outlives its run; and if the run is already gone, it stops now."""
+    parent = os.environ.get(PARENT)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and parent.isdigit() and os.getppid() != int(parent):
+        sys.exit(1)
+
+
 def main(argv: list[str]) -> int:
+    die_with_parent()
     case = Case(**json.loads(argv[0]))
-    print(json.dumps(asdict(first_call(case))))
+    try:
+        found = first_call(case)
+    except Exception as err:  # the cause as one line, after torch's own logging
+        cause = root_cause(err)
+        first = (str(cause).strip().splitlines() or [""])[0]
+        print(f"{FAILED}{type(cause).__name__}: {first}".rstrip(": "), file=sys.stderr)
+        return 1
+    print(json.dumps(asdict(found)))
     return 0
 
 

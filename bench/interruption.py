@@ -1,7 +1,9 @@
 """Ctrl-C and SIGTERM (a CI job cancelled, `kill`), for both commands of the measuring side: one handler.
 
 The benchmarks stop gently: the first signal asks pytest to stop after the case being timed (raising in the
-middle of torch's code left frames pytest 9.2 cannot show), and the run is saved marked interrupted. The
+middle of torch's code left frames pytest 9.2 cannot show), and the run is saved marked interrupted. A case
+that does not end within GRACE seconds (a long calibration, a compile) is stopped as by a second signal: one
+SIGTERM (CI's cancel, `timeout`) ends any run within seconds, with what was complete saved. The
 profiler stops where it is (a profile of half a case is no profile). Either way a second signal stops at
 once, and inside `held` a signal waits for the block's end. Python runs handlers in the main thread, between
 bytecodes, so a flag is enough (a signal mask is not: the kernel hands the signal to one of torch's threads).
@@ -10,11 +12,14 @@ bytecodes, so a flag is enough (a signal mask is not: the kernel hands the signa
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+GRACE = 3.0  # seconds the case being timed has to end after the first signal, before it is stopped
 Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
@@ -39,11 +44,13 @@ class Interruption:
     """The handler of Ctrl-C and SIGTERM. With `gently`, the first signal is passed to it (by its name) and
     the run goes on to a place where it can stop; otherwise, and for any later signal, Interrupted is raised."""
 
-    def __init__(self, gently: Callable[[str], None] | None = None) -> None:
+    def __init__(self, gently: Callable[[str], None] | None = None, grace: float = GRACE) -> None:
         self.gently = gently
+        self.grace = grace
         self.first: int | None = None  # the first signal received
         self.holding = False
         self.pending: int | None = None
+        self.deadline: threading.Timer | None = None  # the gentle stop's: the signal again, when it passes
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         first = self.first is None
@@ -53,8 +60,19 @@ class Interruption:
             self.pending = signum
         elif first and self.gently is not None:
             self.gently(f"interrupted by {signal.Signals(signum).name}")
+            # The handler runs in the main thread; the timer's signal reaches it there, as a second one would.
+            self.deadline = threading.Timer(self.grace, os.kill, (os.getpid(), signum))
+            self.deadline.daemon = True
+            self.deadline.start()
         else:
+            self.settle()
             raise Interrupted(signum)
+
+    def settle(self) -> None:
+        """The gentle stop was reached (the case ended): no deadline any more."""
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -77,6 +95,7 @@ class Interruption:
         try:
             yield self
         finally:
+            self.settle()
             restore(previous)
 
 

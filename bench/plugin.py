@@ -8,6 +8,7 @@ claimed when pytest-benchmark writes it), and the netbench section is added thro
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator, Iterator
 from importlib.metadata import version
 from typing import Any
@@ -132,7 +133,15 @@ def pytest_netbench_mark_incomplete(session: pytest.Session, exitstatus: int) ->
     run = run_of(session.config)
     if run is not None:
         run.mark_incomplete(session, exitstatus)
-    return (yield)
+    try:
+        return (yield)
+    except OSError as err:  # the JSON could not be written (a full disk): one line, not pytest's traceback
+        if run is None or not run.lost_json(session, err):
+            raise
+        # pytest's terminal summary is skipped by the error, which passed through it: the line goes to stderr.
+        print(f"netbench: error: {run.save_error}", file=sys.stderr)
+        run.finish()
+        return None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

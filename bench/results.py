@@ -3,6 +3,7 @@ pytest-benchmark writes, landing in a run folder claimed only when there is some
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -99,6 +100,18 @@ class PendingJson:
 
     def __str__(self) -> str:
         return str(self.claim() / RESULT_FILE)
+
+    def discard(self) -> None:
+        """The JSON could not be written: the partial file goes, and the claimed folder when nothing else is in it."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+        if self.folder is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / PARTIAL).unlink()
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()  # only when empty
 
     def finish(self) -> Path | None:
         """Move the written JSON into place; the run folder, or None when nothing was written."""

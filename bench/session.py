@@ -55,6 +55,7 @@ MAX_PASSES_FACTOR = 4  # --precision: a case is sampled for at most 4x its passe
 # Every pass is a pytest item per case: 100000 passes of the default matrix would be 4.8 million items, which
 # pytest collects (and holds) before the first is timed. A thousand passes is hours of timing already.
 MAX_PASSES = 1000
+SAVE_FAILED = 1  # the exit status of a run whose JSON could not be written
 # pytest-benchmark's options, bounded before anything is timed: its calibration doubles the calls per round
 # until a round lasts --benchmark-min-time, so an unbounded one (inf, 1e300) never ends.
 MAX_ROUND_SECONDS = 10.0
@@ -189,9 +190,11 @@ class RunSession:
         self.noise: dict[str, Any] = {}
         self.allocator = "default"
         self.handlers: dict[int, Handler] = {}  # the signal handlers before the run's own
+        self.interruption: Interruption | None = None
         self.interrupted: str | None = None  # why the run stopped before every pass had run
         self.no_figures = False  # saved by netbench, with no figure (every case skipped or failed)
         self.report_error: str | None = None
+        self.save_error: str | None = None  # why the JSON could not be written (a full disk)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSession:
@@ -279,7 +282,8 @@ class RunSession:
             self.sampler.placement = Placement(cpus=[])
         self.warn(noise_warnings({**machine_facts(), **self.noise}))
         self.canary = Canary(self.start)
-        self.handlers = Interruption(gently=lambda reason: stop_after_case(session, reason)).install()
+        self.interruption = Interruption(gently=lambda reason: stop_after_case(session, reason))
+        self.handlers = self.interruption.install()
 
     def warn(self, warnings: list[str]) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -392,12 +396,26 @@ class RunSession:
 
     def mark_incomplete(self, session: pytest.Session, exitstatus: int) -> None:
         """Before pytest-benchmark writes the JSON: a run that stopped early is saved as incomplete."""
+        if self.interruption is not None:
+            self.interruption.settle()  # the gentle stop was reached: saving is not cut short by its deadline
         if self.canary is None:
             return
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = "interrupted (Ctrl-C or SIGTERM) before every pass had run"
         elif session.shouldstop or session.shouldfail:
             self.interrupted = f"stopped early ({session.shouldstop or session.shouldfail})"
+
+    def lost_json(self, session: pytest.Session, err: OSError) -> bool:
+        """pytest-benchmark failed to write the run's JSON into its folder (No space left on device): the partial
+        file and the then empty folder removed, the cause kept for the one closing line, and the run's status
+        made a failure. False when the error is not the JSON's (it is raised as it is)."""
+        if self.pending is None or self.pending.folder is None:
+            return False
+        folder = self.pending.folder
+        self.pending.discard()
+        self.save_error = f"could not save the run in {folder}/ ({err.strerror or err}): nothing was saved"
+        session.exitstatus = SAVE_FAILED
+        return True
 
     def finish(self) -> None:
         """After pytest-benchmark wrote the JSON: the run folder completed, `latest`, and the report."""
@@ -418,11 +436,15 @@ class RunSession:
 
     def close(self) -> None:
         """Ctrl-C and SIGTERM go back to whoever handled them before the run."""
+        if self.interruption is not None:
+            self.interruption.settle()
         restore(self.handlers)
         self.handlers = {}
 
     def summarize(self, terminal: Terminal) -> None:
         """The closing lines, after pytest-benchmark's tables: the run ends with the report's path."""
+        if self.save_error is not None:  # said on stderr (bench/plugin.py)
+            return
         if self.pending is None or self.canary is None:
             return
         run_dir = self.pending.folder

@@ -61,12 +61,18 @@ class Interruption:
         elif first and self.gently is not None:
             self.gently(f"interrupted by {signal.Signals(signum).name}")
             # The handler runs in the main thread; the timer's signal reaches it there, as a second one would.
-            self.deadline = threading.Timer(self.grace, os.kill, (os.getpid(), signum))
+            self.deadline = threading.Timer(self.grace, self.escalate, (signum,))
             self.deadline.daemon = True
             self.deadline.start()
         else:
             self.settle()
             raise Interrupted(signum)
+
+    def escalate(self, signum: int) -> None:
+        """The grace is over and the case has not ended: the signal again, to this process, while this handler
+        still handles it (a handler called by hand, as the tests do, sends nothing)."""
+        if signal.getsignal(signum) is self:
+            os.kill(os.getpid(), signum)
 
     def settle(self) -> None:
         """The gentle stop was reached (the case ended): no deadline any more."""

@@ -143,7 +143,7 @@ def test_integers_of_many_digits_are_one_line() -> None:
         lambda: parse_positive_ints("--threads", DIGITS),
         lambda: parse_positive_ints("--batch-sizes", "1," + "0" * 5000 + "1"),
     ):
-        with pytest.raises(OptionError, match="5000 characters|5001 characters"):
+        with pytest.raises(OptionError, match=r"500[01] characters"):
             call()
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import nox
+from packaging.requirements import Requirement
 
 nox.needs_version = ">=2025.2.9"  # dependency groups (nox.project.dependency_groups) and `default=` on sessions
 nox.options.sessions = ["tests", "lint"]
@@ -273,7 +274,11 @@ def recipe_wheels() -> list[str]:
     """What a GPU box with torch and no network needs beside torch: nox, netbench's other dependencies and the
     test groups, as pyproject.toml names them."""
     deps = [d for d in PYPROJECT["project"]["dependencies"] if not d.startswith("torch")]
-    return [*deps, *nox.project.dependency_groups(PYPROJECT, *OFFLINE_GROUPS)]  # the test group names nox
+    wanted = [*deps, *nox.project.dependency_groups(PYPROJECT, *OFFLINE_GROUPS)]  # the test group names nox
+    # The pinned ones by name alone: the recipe proves an older pytest-benchmark than pyproject.toml asks for
+    # (a preinstalled stack is not resolved by pip), and pip refuses a pin against the declared bound.
+    pinned = {Requirement(pin).name for pin in RECIPE_PINS}
+    return [Requirement(r).name if Requirement(r).name in pinned else r for r in wanted]
 
 
 def recipe_command() -> str:

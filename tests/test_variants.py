@@ -17,9 +17,9 @@ import torch
 from bench import profiler
 from bench.case import OptionError, Selection
 from bench.compile_cost import CompileCost, CompileCosts, first_call, graph_breaks, watching_graphs
-from core.contract import VARIANTS, Case
 from bench.variant import parse, unsupported_reason
 from bench.workload import Workload
+from core.contract import VARIANTS, Case
 
 BATCH = 2  # bf16 on a CPU without bf16 instructions is ~25x slower than fp32: keep it tiny
 STEPS = 4

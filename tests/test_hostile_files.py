@@ -16,7 +16,10 @@ import pytest
 from core import files
 from core.run import complete
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs and symlinks as POSIX makes them")
+pytestmark = [
+    pytest.mark.skipif(os.name != "posix", reason="FIFOs and symlinks as POSIX makes them"),
+    pytest.mark.e2e,  # every case is a `python -m reports` process as a user starts it (about 90 s in all)
+]
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "benchmark.json"

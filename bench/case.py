@@ -13,9 +13,10 @@ from typing import Any
 
 import torch
 
+from bench.model import ModelError, facts, parse_models
 from bench.options import OptionError, parse_choices, parse_positive_ints
 from bench.variant import variant_for
-from core.contract import DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
+from core.contract import DEFAULT_MODEL, DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
 
 DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")
 DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
@@ -26,12 +27,13 @@ QUICK_OPTIMIZERS = ("sgd",)
 # The case-selection options, shared by the benchmarks (pytest options in conftest.py)
 # and the profiler's command line, so both accept exactly the same flags.
 CASE_OPTIONS = {
+    "--model": "net (the default), transformer, or module:callable, your own (docs/models.md)",
     "--device": "cpu, cuda or all (default: every device present)",
     "--batch-sizes": "positive integers (default: 1,16,64,256)",
     "--optimizers": "sgd, adam, manual, their -forloop/-foreach/-fused variants "
     "(manual: -foreach), or all (default: sgd,adam,manual)",
     "--phases": "forward, loss, backward, zero_grad, step, train_step (default: all)",
-    "--loss": "mse, cross_entropy (default: mse)",
+    "--loss": "the Net's loss: mse, cross_entropy (default: mse); other models bring their own",
     "--threads": "torch intra-op thread counts, at most the logical cores (default: torch's own)",
     "--variants": "eager, compile, channels_last, compile+channels_last, bf16; CUDA only: fp16, cudagraphs, "
     "compile-max-autotune, compile-reduce-overhead; or all (default: eager)",
@@ -61,11 +63,12 @@ class Selection:
     losses: tuple[str, ...]
     threads: tuple[int, ...]
     variants: tuple[str, ...] = (EAGER,)
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> Selection:
         """Parse from parsed options, `get` mapping a dest name (batch_sizes) to its value."""
-        names = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads", "variants")
+        names = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads", "variants", "model")
         return cls.parse(**{n: get(n) for n in names}, quick=bool(get("quick")))
 
     @classmethod
@@ -78,6 +81,7 @@ class Selection:
         loss: str | None = None,
         threads: str | None = None,
         variants: str | None = None,
+        model: str | None = None,
         quick: bool = False,
     ) -> Selection:
         selection = cls(
@@ -94,28 +98,54 @@ class Selection:
             if threads is not None
             else (torch.get_num_threads(),),
             variants=parse_choices("--variants", variants, VARIANTS) if variants is not None else (EAGER,),
+            models=parse_models(model),
         )
-        for device in selection.devices:
-            check_fits(selection.batch_sizes, device)
+        selection.check_models(loss_chosen=loss is not None)
+        if DEFAULT_MODEL in selection.models:
+            for device in selection.devices:
+                check_fits(selection.batch_sizes, device)
         return selection
+
+    def check_models(self, loss_chosen: bool) -> None:
+        """Every model built, fed and stepped once before any case is timed (bench.model.facts): one that
+        cannot run is one line now, not a failure after minutes. On the CPU where the run uses it (cheaper
+        than a GPU's first kernels), else on the run's device."""
+        device = "cpu" if "cpu" in self.devices else self.devices[0]
+        if device == "cuda" and not torch.cuda.is_available():
+            device = "cpu"
+        for name in self.models:
+            facts(name, device)
+        if loss_chosen and DEFAULT_MODEL not in self.models:
+            own = ", ".join(f"{name}: {facts(name).loss}" for name in self.models)
+            raise ModelError(f"--loss chooses the Net's loss, and --model has no net; the models bring their own ({own})")
+
+    def losses_of(self, model: str) -> tuple[str, ...]:
+        """The loss dimension's values for a model: the Net's choice, or the loss the model brings."""
+        return self.losses if model == DEFAULT_MODEL else (facts(model).loss,)
 
     def cases(self) -> list[Case]:
         """The matrix, with dimensions a phase does not use collapsed to NONE, and variants that do not change
         a phase collapsed to eager."""
         seen: dict[Case, None] = {}
-        for device in self.devices:
-            for threads in self.threads:
-                for variant in self.variants:
-                    for batch_size in self.batch_sizes:
-                        for phase in self.phases:
-                            runs = variant_for(variant, phase)
-                            for optimizer in self.optimizers if phase in USES_OPTIMIZER else (NONE,):
-                                for loss in self.losses if phase in USES_LOSS else (NONE,):
-                                    seen[Case(device, batch_size, optimizer, phase, loss, threads, runs)] = None
+        for model in self.models:
+            for device in self.devices:
+                for threads in self.threads:
+                    for variant in self.variants:
+                        for batch_size in self.batch_sizes:
+                            for phase in self.phases:
+                                seen.update(dict.fromkeys(self.phase_cases(model, device, threads, variant, batch_size, phase)))
         return list(seen)
 
+    def phase_cases(self, model: str, device: str, threads: int, variant: str, batch_size: int, phase: str) -> list[Case]:
+        runs = variant_for(variant, phase)
+        return [
+            Case(device, batch_size, optimizer, phase, loss, threads, runs, model)
+            for optimizer in (self.optimizers if phase in USES_OPTIMIZER else (NONE,))
+            for loss in (self.losses_of(model) if phase in USES_LOSS else (NONE,))
+        ]
 
-# Memory a train step allocates per sample, measured with the profiler's replay (tests/fixtures): 0.35 MB
+
+# The Net's memory a train step allocates per sample, measured with the profiler's replay (tests/fixtures): 0.35 MB
 # a sample above 2.5 MB at batch 1 and 16. Rounded up, so that a refused batch size would surely not fit.
 BYTES_PER_SAMPLE = 400 * 1024
 

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.model import Model
+
 IN_SHAPE = (1, 32, 32)
 N_CLASSES = 10
 SEED = 0
@@ -64,3 +66,14 @@ def make_batch(batch_size: int, loss: str, device: str) -> Batch:
 
 def make_loss(loss: str) -> nn.Module:
     return nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
+
+
+def net_model(loss: str) -> Model:
+    """The Net as a model spec: its batch and loss follow the loss dimension (mse or cross_entropy)."""
+
+    def batch(batch_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+        made = make_batch(batch_size, loss, device)
+        return made.inputs, made.target
+
+    described = f"the classic first network: two 5x5 convolutions with pooling, three linear layers, {N_CLASSES} classes"
+    return Model(make_net("cpu"), batch, make_loss(loss), loss=loss, description=described)

@@ -40,6 +40,7 @@ from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
 from bench.allocator import pin_heap
 from bench.case import Selection, add_case_options
+from bench.model import facts
 from bench.interruption import Interrupted, Interruption
 from bench.options import OptionError, Parser, usage_error
 from bench.publication import build_report, publish_latest
@@ -329,6 +330,7 @@ def run(
             "allocator": allocator,
             "schedule": {"wait": WAIT, "warmup": WARMUP, "active": ACTIVE},
             "selection": {k: list(v) for k, v in vars(selection).items()},
+            "models": [facts(name).as_record() for name in selection.models],
             "profiled": profiles.profiled,
             "skipped": profiles.skipped,
             "interrupted": profiles.interrupted,

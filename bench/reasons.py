@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.model import facts
 from bench.optimizer import UnsupportedOptimizer
 from bench.variant import unsupported_reason
 from bench.workload import Workload
@@ -42,7 +43,8 @@ def absent_reason(device: str) -> str | None:
 
 def cannot_run(case: Case) -> str | None:
     """Why the case cannot run on this machine, known before anything is built; None when it can."""
-    return absent_reason(case.device) or unsupported_reason(case.variant, case.device, case.optimizer)
+    four_d = facts(case.model).four_d
+    return absent_reason(case.device) or unsupported_reason(case.variant, case.device, case.optimizer, four_d)
 
 
 def workload_for(case: Case) -> Workload | str:

@@ -25,6 +25,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from bench.affinity import Placement
 from bench.compile_cost import CompileCosts, CompileFailed, watching_graphs
 from bench.memory import phase_memory, state_bytes
+from bench.model import facts
 from bench.reasons import Failure, Skip, Verdict, absent_reason, cannot_run, out_of_memory, workload_for
 from bench.reference import Reference
 from bench.timer import MAX_PEDANTIC_ROUNDS, RecordingClock, iterations_for, rounds_for, time_once
@@ -85,12 +86,10 @@ class CaseState:
 
 def not_finite(workload: Workload, when: str) -> Failure | None:
     """A diverged workload (weights or loss at inf or NaN) would time meaningless arithmetic. The loss of
-    the first sample stands for the batch: a whole forward at batch 256 would cost 0.25 s a pass."""
+    the first samples stands for the batch: a whole forward at batch 256 would cost 0.25 s a pass."""
     if not all(bool(torch.isfinite(p).all()) for p in workload.params):
         return Failure(f"{workload.case.id}: weights are not finite {when}; no figure recorded")
-    batch = workload.batch
-    with torch.no_grad():
-        loss = workload.loss_fn(workload.net(batch.inputs[:1]), batch.target[:1])
+    loss = workload.sample_loss()
     if not bool(torch.isfinite(loss).all()):
         return Failure(f"{workload.case.id}: loss is {loss.item()} {when}; no figure recorded")
     return None
@@ -178,6 +177,7 @@ class Sampler:
             {
                 **case.as_dict(),
                 "implementation": state.workload.implementation,
+                "parameters": facts(case.model).parameters,
                 "flops": flops_per_sample(case) * case.batch_size,
                 "samples": case.batch_size,
                 "timer": "cuda-synchronized perf_counter" if case.device == "cuda" else "perf_counter",

@@ -22,6 +22,7 @@ from bench.affinity import Placement
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import Selection
+from bench.model import facts
 from bench.interruption import Handler, Interruption, restore
 from bench.machine import collect_noise, cpu_summary, machine_facts
 from bench.neighbours import Neighbours
@@ -222,6 +223,8 @@ class RunSession:
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
         if "run_device" in metafunc.fixturenames:  # bench/test_validity.py: each device of the run
             metafunc.parametrize("run_device", self.selection.devices)
+        if "run_model" in metafunc.fixturenames:  # and each model of the run
+            metafunc.parametrize("run_model", self.selection.models)
         if "case" in metafunc.fixturenames:
             timers = {c: pytest.mark.benchmark(timer=self.clocks[c.device]) for c in self.selection.cases()}
             metafunc.parametrize("case", [pytest.param(c, id=c.id, marks=timer) for c, timer in timers.items()])
@@ -359,6 +362,7 @@ class RunSession:
             {
                 "schema": SCHEMA_VERSION,
                 "selection": {k: list(v) for k, v in vars(self.selection).items()},
+                "models": [facts(name).as_record() for name in self.selection.models],
                 "skipped": list(self.skipped.values()),
                 "failed": list(self.failed.values()),
                 "passes": budget.passes,

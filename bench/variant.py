@@ -94,12 +94,15 @@ def variant_for(variant: str, phase: str) -> str:
     return "eager"
 
 
-def unsupported_reason(name: str, device: str, optimizer: str) -> str | None:
-    """Why the variant cannot run on this device with this optimizer, or None when it can."""
+def unsupported_reason(name: str, device: str, optimizer: str, four_d: bool = True) -> str | None:
+    """Why the variant cannot run on this device with this optimizer, or None when it can. four_d: the model
+    takes one 4-D input (images), the only kind the channels_last memory format applies to."""
     cuda_parts = sorted(set(name.split("+")) & CUDA_ONLY)
     if device != "cuda" and cuda_parts:
         return f"{name}: runs on CUDA only" if [name] == cuda_parts else f"{name}: {cuda_parts[0]} runs on CUDA only"
     spec = parse(name)
+    if spec.channels_last and not four_d:
+        return f"{name}: channels_last applies to a model with one 4-D (N, C, H, W) input, and this one has other"
     if spec.scaler and optimizer.startswith("manual"):
         return f"{name}: the GradScaler steps a torch.optim optimizer, not the manual update"
     if spec.dtype is torch.bfloat16 and device == "cuda" and not torch.cuda.is_bf16_supported():
@@ -149,8 +152,11 @@ class Variant:
             return torch.compile(net, mode=self.spec.compile_mode, dynamic=False)  # type: ignore[return-value]
         return net
 
-    def inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.contiguous(memory_format=torch.channels_last) if self.spec.channels_last else inputs
+    def inputs(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """The model's inputs as the variant feeds them: 4-D ones in channels_last under that part."""
+        if not self.spec.channels_last:
+            return inputs
+        return tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.spec.dtype is None:

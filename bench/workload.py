@@ -1,4 +1,4 @@
-"""One case made runnable: the Net, its batch, loss and optimizer, and each phase as a timed target."""
+"""One case made runnable: its model (bench.model), batch, loss and optimizer, and each phase as a timed target."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.net import make_batch, make_loss, make_net
+from bench.model import SEED, build, random_modules
 from bench.optimizer import make_optimizer, resolved_implementation
 from bench.variant import Variant, capture
 from core.contract import NONE, Case
@@ -45,25 +45,27 @@ class Workload:
     def __init__(self, case: Case) -> None:
         self.case = case
         self.variant = Variant(case.variant, case.device)
-        self.net = make_net(case.device)
-        # The Net as the variant runs it (compiled, channels_last); self.net keeps the plain module, whose
+        # Phases that ignore the loss (NONE) still need one to build gradients; a model other than the Net
+        # brings its own.
+        built = build(case.model, "mse" if case.loss == NONE else case.loss, case.device)
+        self.net = built.module
+        # The model as the variant runs it (compiled, channels_last); self.net keeps the plain module, whose
         # parameters it shares, for untimed work of other shapes (one sample's gradients, the finite check).
         self.model = self.variant.model(self.net)
-        # Phases that ignore the loss (NONE) still need one to build gradients.
-        loss = "mse" if case.loss == NONE else case.loss
-        batch = make_batch(case.batch_size, loss, case.device)
+        batch = built.batch(case.batch_size, case.device)
         self.batch = replace(batch, inputs=self.variant.inputs(batch.inputs))
-        self.loss_fn = make_loss(loss)
+        self.loss_fn = built.loss_fn
         # Optimizer-free phases get plain SGD, only to have a zero_grad/step to warm up with.
         name = "sgd" if case.optimizer == NONE else case.optimizer
         self.optimizer = make_optimizer(name, self.net)
         self.variant.prepare_optimizer(self.optimizer)
         self.implementation = NONE if case.optimizer == NONE else resolved_implementation(name, self.net)
         self.params: list[torch.Tensor] = list(self.net.parameters())
+        self.isolation = Isolation.of(self.net, built.model.random, case.device)
 
     def forward(self) -> torch.Tensor:
         with self.variant.autocast():
-            return self.model(self.batch.inputs)
+            return self.model(*self.batch.inputs)
 
     def loss_of(self, output: torch.Tensor) -> torch.Tensor:
         with self.variant.autocast():
@@ -104,7 +106,8 @@ class Workload:
         self.optimizer.zero_grad(set_to_none=True)
 
     def plan(self, phase: str) -> Plan:
-        return getattr(self, f"_plan_{phase}")()
+        plan: Plan = getattr(self, f"_plan_{phase}")()
+        return plan if self.isolation is None else self.isolation.isolated(plan)
 
     def _plan_forward(self) -> Plan:
         return Plan(self.forward)
@@ -124,10 +127,23 @@ class Workload:
         return Plan(lambda: self.backward(graph[0]), setup)
 
     def real_gradients(self) -> None:
-        """Gradients from a real backward of one sample: zero_grad and step depend on the gradients'
-        shapes (the parameters'), not the batch size, and one sample costs 1/256 of batch 256's."""
+        """Gradients from a real backward of a sample or two (batch norm refuses one): zero_grad and step
+        depend on the gradients' shapes (the parameters'), not the batch size, and two samples cost 1/128 of
+        batch 256's."""
         self.optimizer.zero_grad(set_to_none=True)
-        self.loss_fn(self.net(self.batch.inputs[:1]), self.batch.target[:1]).backward()
+        head = self.batch.head(2)
+        self.loss_fn(self.net(*head.inputs), head.target).backward()
+
+    def sample_loss(self) -> torch.Tensor:
+        """The loss of the batch's first samples, in eval mode and without gradients: a check that leaves the
+        model's buffers (batch norm's statistics) as they were."""
+        head, training = self.batch.head(2), self.net.training
+        self.net.eval()
+        try:
+            with torch.no_grad():
+                return self.loss_fn(self.net(*head.inputs), head.target)
+        finally:
+            self.net.train(training)
 
     def _plan_zero_grad(self) -> Plan:
         self.real_gradients()
@@ -157,8 +173,41 @@ class Workload:
         return Plan(capture(self.train_step) if self.variant.spec.cudagraphs else self.train_step, carries_weights=True)
 
 
+class Isolation:
+    """What a round leaves behind besides the weights, put back before every round: the model's buffers (batch
+    norm's running statistics) and the random state (dropout's masks), so that every round does the same work,
+    from the same state. Only a model with buffers or randomness has one: the others' repeatable phases keep
+    many calls per round."""
+
+    def __init__(self, buffers: list[torch.Tensor], device: str) -> None:
+        self.buffers = buffers
+        self.start = [b.detach().clone() for b in buffers]
+        self.device = device
+
+    @classmethod
+    def of(cls, module: torch.nn.Module, random: bool, device: str) -> Isolation | None:
+        buffers = [b for b in module.buffers() if b is not None]
+        return cls(buffers, device) if buffers or random or random_modules(module) else None
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            if self.buffers:
+                torch._foreach_copy_(self.buffers, self.start)
+        torch.manual_seed(SEED)  # every device's generator: the same dropout masks every round
+
+    def isolated(self, plan: Plan) -> Plan:
+        setup = plan.setup
+
+        def renewed() -> None:
+            self.restore()
+            if setup is not None:
+                setup()
+
+        return replace(plan, setup=renewed)
+
+
 def count_flops(plan: Plan) -> int:
-    """FLOPs of one call of the target (convolutions and matmuls only, FlopCounterMode's scope)."""
+    """FLOPs of one call of the target (FlopCounterMode's scope: convolutions, matmuls and attention)."""
     if plan.setup is not None:
         plan.setup()
     with FlopCounterMode(display=False) as counter:
@@ -167,15 +216,18 @@ def count_flops(plan: Plan) -> int:
 
 
 def flops_per_sample(case: Case) -> int:
-    """FLOPs of one sample of the case's phase. Convolutions and matmuls scale exactly with the batch,
-    so one count at batch 1 on the CPU serves every batch size, device and thread count; and every variant,
-    which does the same convolutions and matmuls in another layout, dtype or fused code. The optimizers
-    do neither, so one count also serves every optimizer (the count runs with SGD)."""
+    """FLOPs of one sample of the case's phase. Convolutions, matmuls and attention scale exactly with the
+    batch, so one count at batch FLOP_BATCH on the CPU serves every batch size, device and thread count; and
+    every variant, which does the same arithmetic in another layout, dtype or fused code. The optimizers do
+    neither, so one count also serves every optimizer (the count runs with SGD)."""
     optimizer = "sgd" if case.optimizer != NONE else NONE
-    one = replace(case, device="cpu", batch_size=1, threads=1, variant="eager", optimizer=optimizer)
-    return flops_at_batch_one(one)
+    one = replace(case, device="cpu", batch_size=FLOP_BATCH, threads=1, variant="eager", optimizer=optimizer)
+    return flops_at_small_batch(one) // FLOP_BATCH
+
+
+FLOP_BATCH = 2  # the smallest batch every model trains at (batch norm refuses one sample per channel)
 
 
 @functools.cache
-def flops_at_batch_one(one: Case) -> int:
+def flops_at_small_batch(one: Case) -> int:
     return count_flops(Workload(one).plan(one.phase))

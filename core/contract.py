@@ -95,6 +95,10 @@ VARIANTS = (
     "compile-max-autotune",
     "compile-reduce-overhead",
 )
+# The model the step trains: a built-in's name, or a user's spec `module:callable` (bench.model). The Net is the
+# default and the reference workload: files written before the dimension existed read as it.
+DEFAULT_MODEL = "net"
+MODEL_LOSS = "custom"  # the loss dimension of a model that brings its own loss function
 # A phase that does not depend on a dimension records NONE for it, so the
 # matrix never times the same work twice under different names.
 NONE = "none"
@@ -111,6 +115,7 @@ class Case:
     loss: str
     threads: int
     variant: str = EAGER
+    model: str = DEFAULT_MODEL
 
     @property
     def id(self) -> str:
@@ -130,8 +135,11 @@ DIMENSION_DEFAULTS = {f.name: f.default for f in fields(Case) if isinstance(f.de
 
 def case_id(values: Mapping[Any, Any]) -> str:
     """The one way to name a case from its dimensions (a dict, a DataFrame row): cpu-b16-train_step-sgd-mse-t2,
-    with -<variant> appended when it is not eager. A comparison across thread counts leaves out threads."""
-    parts = [values["device"], f"b{values['batch_size']}", values["phase"], values["optimizer"], values["loss"]]
+    with -<variant> appended when it is not eager, and <model>- in front when it is not the Net (so the Net's
+    ids are those of files from before models). A comparison across thread counts leaves out threads."""
+    model = values.get("model", DEFAULT_MODEL)
+    parts = [] if model == DEFAULT_MODEL else [model]
+    parts += [values["device"], f"b{values['batch_size']}", values["phase"], values["optimizer"], values["loss"]]
     if "threads" in values:
         parts.append(f"t{values['threads']}")
     if values.get("variant", EAGER) != EAGER:

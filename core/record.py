@@ -148,6 +148,7 @@ COMPILE_COST = (COMPILE_COLD, COMPILE_WARM, COMPILE_GRAPHS, GRAPH_BREAKS, COMPIL
 # In the order of the tidy frame's columns (and results.csv's).
 EXTRA_FIELDS: tuple[Field, ...] = (
     text("implementation"),  # the optimizer's: for-loop, foreach, fused
+    Field("parameters", WHOLE, column=True),  # the model's parameter count (bench.model)
     amount("flops"),  # per call, FlopCounterMode's count
     SAMPLES,
     text("timer"),
@@ -187,8 +188,17 @@ CANARY_FIELDS = (
     Field("stamps", AMOUNT, shape="list"),  # seconds since the run began
     Field("seconds", SECONDS, shape="list"),  # the probe's time at each stamp
 )
+# Each model of the run (bench.model.Model.facts): the report names it, its size and its input.
+MODEL_FIELDS = (
+    Field("name", NAME, required=True),  # the model dimension's value
+    Field("description", TEXT),  # what it is, in a few words ("decoder-only language model, 4 layers, ...")
+    Field("parameters", WHOLE),
+    Field("inputs", TEXT),  # one sample's input shapes and dtypes, e.g. "1x32x32 float32"
+    Field("loss", TEXT),  # the loss dimension's value for it
+)
 SECTION_FIELDS = (
     Field("schema", SCHEMA, required=True),
+    Field("models", shape="objects", fields=MODEL_FIELDS),
     Field("selection", SELECTION),
     Field("skipped", shape="objects", fields=NOTE_FIELDS),
     Field("failed", shape="objects", fields=NOTE_FIELDS),

@@ -50,15 +50,20 @@ def clusters(seconds: np.ndarray, passes: np.ndarray | None) -> list[np.ndarray]
     return [seconds[passes == p] for p in np.unique(passes)]
 
 
-def pass_draws(rng: np.random.Generator, count: int) -> np.ndarray:
-    """Which passes each resample takes: `count` drawn with replacement, RESAMPLES times."""
-    return rng.integers(0, count, size=(RESAMPLES, count, 1))
+def pass_draws(rng: np.random.Generator, count: int, resamples: int = RESAMPLES) -> np.ndarray:
+    """Which passes each resample takes: `count` drawn with replacement, `resamples` times."""
+    return rng.integers(0, count, size=(resamples, count, 1))
 
 
 def bootstrap(
-    groups: list[np.ndarray], rng: np.random.Generator, quantile: float = QUANTILE, chosen: np.ndarray | None = None
+    groups: list[np.ndarray],
+    rng: np.random.Generator,
+    quantile: float = QUANTILE,
+    chosen: np.ndarray | None = None,
+    resamples: int = RESAMPLES,
 ) -> np.ndarray:
-    """RESAMPLES estimates of the figure: passes drawn with replacement (or as `chosen`), then rounds within each.
+    """`resamples` estimates of the figure (as many as `chosen` has rows, when given): passes drawn with
+    replacement (or as `chosen`), then rounds within each.
 
     A bootstrap over P clusters understates their variance by (P-1)/P (5 passes: 20%); the estimates
     are spread around the figure by sqrt(P/(P-1)), on the log scale, to make up for it."""
@@ -67,9 +72,9 @@ def bootstrap(
     pooled = np.concatenate(groups)
     draws = int(min(sizes.max(), MAX_DRAWS))
     if chosen is None:
-        chosen = pass_draws(rng, len(groups))
-    within = (rng.random((RESAMPLES, len(groups), draws)) * sizes[chosen]).astype(int)
-    picks = (offsets[chosen] + within).reshape(RESAMPLES, -1)
+        chosen = pass_draws(rng, len(groups), resamples)
+    within = (rng.random((len(chosen), len(groups), draws)) * sizes[chosen]).astype(int)
+    picks = (offsets[chosen] + within).reshape(len(chosen), -1)
     boots = np.quantile(pooled[picks], quantile, axis=1)
     if len(groups) < 2:
         return boots
@@ -92,9 +97,12 @@ class Figure:
         return (self.high - self.low) / 2 / self.time if self.time > 0 else float("inf")
 
 
-def figure(seconds: np.ndarray, passes: np.ndarray | None = None, quantile: float = QUANTILE) -> Figure:
+def figure(
+    seconds: np.ndarray, passes: np.ndarray | None = None, quantile: float = QUANTILE, resamples: int = RESAMPLES
+) -> Figure:
+    """The figure and its interval; fewer `resamples` (the trend's hundreds of runs) make a coarser interval sooner."""
     groups = clusters(seconds, passes)
-    boots = bootstrap(groups, np.random.default_rng(SEED), quantile)
+    boots = bootstrap(groups, np.random.default_rng(SEED), quantile, resamples=resamples)
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(boots, [tail, 1 - tail])
     time = estimate(np.concatenate(groups), quantile)

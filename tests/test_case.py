@@ -87,7 +87,8 @@ def test_case_id_and_dict_name_every_dimension() -> None:
     c = Case("cpu", 16, "adam", "train_step", "mse", 2)
     assert c.id == "cpu-b16-train_step-adam-mse-t2"
     assert tuple(c.as_dict()) == DIMENSIONS
-    assert DIMENSIONS == ("device", "batch_size", "optimizer", "phase", "loss", "threads", "variant")
+    assert DIMENSIONS == ("device", "batch_size", "optimizer", "phase", "loss", "threads", "variant", "model")
+    assert Case("cpu", 16, "adam", "train_step", "mse", 2, model="transformer").id.startswith("transformer-cpu-b16-")
     with pytest.raises(AttributeError):
         c.phase = "forward"  # type: ignore[misc]
 

@@ -16,7 +16,19 @@ import torch
 from bench.model import ModelError, facts, parse_models
 from bench.options import OptionError, parse_choices, parse_positive_ints
 from bench.variant import variant_for
-from core.contract import DEFAULT_MODEL, DEVICES, EAGER, LOSSES, NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, VARIANTS, Case
+from core.contract import (
+    DEFAULT_MODEL,
+    DEVICES,
+    EAGER,
+    LOSSES,
+    NONE,
+    OPTIMIZERS,
+    PHASES,
+    USES_LOSS,
+    USES_OPTIMIZER,
+    VARIANTS,
+    Case,
+)
 
 DEFAULT_OPTIMIZERS = ("sgd", "adam", "manual")
 DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
@@ -117,7 +129,9 @@ class Selection:
             facts(name, device)
         if loss_chosen and DEFAULT_MODEL not in self.models:
             own = ", ".join(f"{name}: {facts(name).loss}" for name in self.models)
-            raise ModelError(f"--loss chooses the Net's loss, and --model has no net; the models bring their own ({own})")
+            raise ModelError(
+                f"--loss chooses the Net's loss, and --model has no net; the models bring their own ({own})"
+            )
 
     def losses_of(self, model: str) -> tuple[str, ...]:
         """The loss dimension's values for a model: the Net's choice, or the loss the model brings."""
@@ -133,10 +147,14 @@ class Selection:
                     for variant in self.variants:
                         for batch_size in self.batch_sizes:
                             for phase in self.phases:
-                                seen.update(dict.fromkeys(self.phase_cases(model, device, threads, variant, batch_size, phase)))
+                                seen.update(
+                                    dict.fromkeys(self.phase_cases(model, device, threads, variant, batch_size, phase))
+                                )
         return list(seen)
 
-    def phase_cases(self, model: str, device: str, threads: int, variant: str, batch_size: int, phase: str) -> list[Case]:
+    def phase_cases(
+        self, model: str, device: str, threads: int, variant: str, batch_size: int, phase: str
+    ) -> list[Case]:
         runs = variant_for(variant, phase)
         return [
             Case(device, batch_size, optimizer, phase, loss, threads, runs, model)

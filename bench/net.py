@@ -75,5 +75,7 @@ def net_model(loss: str) -> Model:
         made = make_batch(batch_size, loss, device)
         return made.inputs, made.target
 
-    described = f"the classic first network: two 5x5 convolutions with pooling, three linear layers, {N_CLASSES} classes"
+    described = (
+        f"the classic first network: two 5x5 convolutions with pooling, three linear layers, {N_CLASSES} classes"
+    )
     return Model(make_net("cpu"), batch, make_loss(loss), loss=loss, description=described)

@@ -40,8 +40,8 @@ from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
 from bench.allocator import pin_heap
 from bench.case import Selection, add_case_options
-from bench.model import facts
 from bench.interruption import Interrupted, Interruption
+from bench.model import facts
 from bench.options import OptionError, Parser, usage_error
 from bench.publication import build_report, publish_latest
 from bench.reasons import cannot_run, workload_for

@@ -57,3 +57,7 @@ def workload_for(case: Case) -> Workload | str:
 
 def out_of_memory(case: Case, err: BaseException) -> str:
     return f"out of memory at batch {case.batch_size}: {str(err).splitlines()[0]}"
+
+
+def does_not_fit(case: Case, err: BaseException) -> str:
+    return f"{case.model} does not fit {case.device} with a batch of {case.batch_size}: {str(err).splitlines()[0]}"

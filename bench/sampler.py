@@ -26,7 +26,7 @@ from bench.affinity import Placement
 from bench.compile_cost import CompileCosts, CompileFailed, watching_graphs
 from bench.memory import phase_memory, state_bytes
 from bench.model import facts
-from bench.reasons import Failure, Skip, Verdict, absent_reason, cannot_run, out_of_memory, workload_for
+from bench.reasons import Failure, Skip, Verdict, absent_reason, cannot_run, does_not_fit, out_of_memory, workload_for
 from bench.reference import Reference
 from bench.timer import MAX_PEDANTIC_ROUNDS, RecordingClock, iterations_for, rounds_for, time_once
 from bench.variant import compile_room, cpu_has_bf16, parse
@@ -145,7 +145,11 @@ class Sampler:
         return state
 
     def prepare_workload(self, case: Case, clock: Callable[[], float]) -> CaseState | Verdict:
-        workload = workload_for(case)
+        try:
+            workload = workload_for(case)
+        except torch.cuda.OutOfMemoryError as err:  # the model itself (or its batch) does not fit: the run goes on
+            torch.cuda.empty_cache()
+            return Failure(does_not_fit(case, err))
         if isinstance(workload, str):
             return Skip(workload)
         workload.warm_up()

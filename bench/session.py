@@ -22,9 +22,9 @@ from bench.affinity import Placement
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import Selection
-from bench.model import facts
 from bench.interruption import Handler, Interruption, restore
 from bench.machine import collect_noise, cpu_summary, machine_facts
+from bench.model import facts
 from bench.neighbours import Neighbours
 from bench.options import OptionError, given, parse_int, parse_percentage, parse_seconds, shown
 from bench.peak import peak_of, probe_gflops

@@ -37,6 +37,7 @@ class TinyLM(nn.Module):
         )
         self.norm = nn.LayerNorm(WIDTH)
         self.head = nn.Linear(WIDTH, VOCABULARY)
+        self.mask: torch.Tensor
         self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(SEQUENCE), persistent=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

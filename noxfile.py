@@ -124,6 +124,13 @@ def install_reports(session: nox.Session) -> str:
     return "python"
 
 
+def model_path(session: nox.Session) -> dict[str, str]:
+    """nox runs in the project's folder; a `--model module:callable` spec is looked for in the folder nox was
+    started from as well (bench.model.MODEL_PATH), as in the current folder of a plain pytest run."""
+    found = [session.invoked_from, os.environ.get("NETBENCH_MODEL_PATH", "")]
+    return {"NETBENCH_MODEL_PATH": os.pathsep.join(p for p in found if p)}
+
+
 def stamp_now() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
 
@@ -132,7 +139,7 @@ def stamp_now() -> str:
 def bench(session: nox.Session) -> None:
     """Time every phase over the case matrix; writes results/<run-id>/ with report.md. Options: docs/options.md."""
     python = install(session)
-    session.run(python, "-m", "pytest", "bench/test_phases.py", *session.posargs)
+    session.run(python, "-m", "pytest", "bench/test_phases.py", *session.posargs, env=model_path(session))
 
 
 # Cases long enough for a 5% tolerance, at 1 thread (the steadiest figures on a shared machine),
@@ -154,7 +161,8 @@ def validate(session: nox.Session) -> None:
     """Check each phase does its work, and the suite's timing against torch.utils.benchmark.Timer (exit 1 when out
     of tolerance). Options after -- override the cases, e.g. -- --threads=2."""
     python = install(session)
-    session.run(python, "-m", "pytest", "bench/test_validity.py", "bench/test_phases.py", *VALIDATE, *session.posargs)
+    tests = ("bench/test_validity.py", "bench/test_phases.py")
+    session.run(python, "-m", "pytest", *tests, *VALIDATE, *session.posargs, env=model_path(session))
     session.run(python, "-m", "reports", "validate")
 
 
@@ -171,7 +179,8 @@ def selfcheck(session: nox.Session) -> None:
     root = f"results/selfcheck-{stamp_now()}"
     cases = session.posargs or SELFCHECK
     for _ in range(2):
-        session.run(python, "-m", "pytest", "bench/test_phases.py", "--no-report", f"--results-root={root}", *cases)
+        run = ("bench/test_phases.py", "--no-report", f"--results-root={root}", *cases)
+        session.run(python, "-m", "pytest", *run, env=model_path(session))
     session.run(python, "-m", "reports", "selfcheck", root)
 
 
@@ -186,7 +195,7 @@ def report(session: nox.Session) -> None:
 def profile(session: nox.Session) -> None:
     """Profile the train step of each case (options as for bench); writes TensorBoard traces to a new run folder."""
     python = install(session, "profile")
-    session.run(python, "-m", "bench.profiler", *session.posargs)
+    session.run(python, "-m", "bench.profiler", *session.posargs, env=model_path(session))
 
 
 @nox.session

@@ -3,6 +3,7 @@ runs it on a machine without CUDA (it must refuse at once) and with --dry-run (i
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -104,12 +105,15 @@ class FakeSession:
         self.virtualenv = type("Venv", (), {"location": str(tmp)})()
         self.installed: list[str] = []
         self.commands: list[tuple[str, ...]] = []
+        self.envs: list[object] = []
+        self.invoked_from = str(tmp / "where-nox-started")
 
     def install(self, *args: str) -> None:
         self.installed += args
 
     def run(self, *args: str, **kwargs: object) -> None:
         self.commands.append(args)
+        self.envs.append(kwargs.get("env"))
 
 
 @pytest.fixture
@@ -154,3 +158,13 @@ def test_pip_on_the_shared_environment_runs_one_session_at_a_time(
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with (tmp_path / "shared.lock").open("a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the session is done
+
+
+@pytest.mark.parametrize("name", ["bench", "validate", "selfcheck", "profile"])
+def test_a_model_spec_is_found_where_nox_was_started(fake: FakeSession, name: str) -> None:
+    """nox runs in the project's folder: `--model mine:build` is looked for in the folder nox started in too."""
+    getattr(noxfile, name)(fake)
+    pytest_runs = [env for command, env in zip(fake.commands, fake.envs, strict=True) if "reports" not in command]
+    assert pytest_runs
+    for env in pytest_runs:
+        assert isinstance(env, dict) and fake.invoked_from in env["NETBENCH_MODEL_PATH"].split(os.pathsep)

@@ -14,6 +14,8 @@ from core.contract import RESULT_FILE, neighbour_warnings
 from core.run import is_run
 from reports import drift, index, operators
 from reports import headline as headlines
+from reports import models as trained
+from reports import variants as variants_of
 from reports.document import Document, Section
 from reports.frame import NOISY_PRECISION, machine_label, with_units
 from reports.load import ReportError, Run, load_run
@@ -21,10 +23,22 @@ from reports.loaded import LoadedRun, loaded
 from reports.margin import Rounds
 from reports.markdown import literal
 from reports.output import adopt, write, written
-from reports.sections import Sections, advice, files, machine, measurement, phases, profiles, quality, variants
+from reports.sections import (
+    Sections,
+    advice,
+    files,
+    machine,
+    measurement,
+    models,
+    phases,
+    profiles,
+    quality,
+    variants,
+)
 
 SECTIONS: tuple[Sections, ...] = (
     advice.section,  # the answer first: what to use on this machine
+    models.section,  # what was trained: each model, and several side by side
     machine.section,
     phases.sections,  # per device and thread count: latency, train step, optimizer step, GFLOP/s, memory
     variants.sections,
@@ -40,7 +54,10 @@ SECTIONS: tuple[Sections, ...] = (
 
 
 def headline(df: pd.DataFrame, run: Run, rounds: Rounds | None = None) -> list[str]:
-    lines = headlines.lines(df, rounds or Rounds(run)) if not df.empty else []
+    found = trained.of_run(run, df)
+    flops = trained.flops_per_sample(variants_of.baseline(df))
+    lines = [trained.facts_line(model, flops) for model in found]
+    lines += headlines.lines(df, rounds or Rounds(run)) if not df.empty else []
     lines.append(
         f"{len(df)} cases timed on {literal(run.taken)}; {len(run.skipped)} skipped; "
         f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (95% interval wider than ±{NOISY_PRECISION:.0%})"
@@ -52,9 +69,18 @@ def headline(df: pd.DataFrame, run: Run, rounds: Rounds | None = None) -> list[s
     return drift.incomplete(run) + lines
 
 
+def title(run: LoadedRun) -> str:
+    """'netbench report: transformer (decoder-only language model, 5.29 M parameters) on HOST / CPU'; a run of
+    more than two models names them without their descriptions."""
+    found = run.models
+    names = [m.label() for m in found] if len(found) <= 2 else [m.name for m in found]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"netbench report: {listed} on {machine_label(run.run)}"
+
+
 def document(run: LoadedRun) -> Document:
     sections: list[Section] = [section for make in SECTIONS for section in make(run)]
-    return Document(f"netbench report: {machine_label(run.run)}", headline(run.frame, run.run, run.rounds), sections)
+    return Document(title(run), headline(run.frame, run.run, run.rounds), sections)
 
 
 def build(path: Path, results_root: Path = Path("results")) -> Path:

@@ -22,9 +22,9 @@ from reports.markdown import literal
 
 PEAK_LABEL = "measured peak (best of fp32 matmul and 5x5 conv)"
 FLOPS_NOTE = (
-    "FLOPs are counted by torch.utils.flop_counter.FlopCounterMode (2 x multiply-adds of convolutions and "
-    "matmuls, forward and backward). It ignores relu, pooling, the loss and the optimizer, so loss, zero_grad "
-    "and step are reported in time only."
+    "FLOPs are counted by torch.utils.flop_counter.FlopCounterMode (2 x multiply-adds of convolutions, "
+    "matmuls and attention, forward and backward), whatever the model. It ignores activations, pooling, "
+    "normalisation, the loss and the optimizer, so loss, zero_grad and step are reported in time only."
 )
 
 

@@ -4,7 +4,8 @@ With a train step: the fastest configuration per device and thread count; with t
 the fastest implementation; with forward or backward alone: the batch size that processes the most samples
 per second. Each winner comes with its lead over the runner-up (reports.margin); a lead inside the noise
 is said to be too close to call, and a noisy figure is called noisy. Then, for every other dimension the
-run varied (threads, loss ...), what it buys or costs.
+run varied (threads, loss ...), what it buys or costs. Every answer is given per model: a run of several
+models gets each model's answers, never one model recommended over another (reports.models).
 """
 
 from __future__ import annotations
@@ -14,16 +15,23 @@ from collections.abc import Iterator
 import pandas as pd
 
 from core.contract import DIMENSIONS, PHASES
-from reports import units
+from reports import models, units
 from reports.frame import NOISY_PRECISION
 from reports.margin import Rounds, describe, ranked
 from reports.markdown import literal
 
-# What a user picks among for a given device and thread count; every other dimension is a condition the
-# figures are told apart by. A dimension added to core.contract.Case is a choice unless listed here.
-CONDITIONS = ("device", "threads", "loss", "phase")
+# What a user picks among for a given model, device and thread count; every other dimension is a condition the
+# figures are told apart by. A dimension added to core.contract.Case is a choice unless listed here. The model is
+# the subject of the figures, not a choice: answers are given per model and never compare one with another.
+CONDITIONS = (models.MODEL, "device", "threads", "loss", "phase")
 CHOICES = tuple(d for d in DIMENSIONS if d not in CONDITIONS)
 GROUP = ("device", "threads")
+
+
+def scope(df: pd.DataFrame) -> tuple[str, ...]:
+    """What an answer is given per: the model (named where the run names it, reports.models.named; a run of one
+    model needs no grouping by it), then device and thread count."""
+    return (*models.per_model(df), *GROUP)
 
 
 def lead_phase(df: pd.DataFrame) -> str | None:
@@ -43,12 +51,16 @@ def measure(phase: str) -> str:
 def candidates(df: pd.DataFrame, phase: str) -> pd.DataFrame:
     rows = df[(df["phase"] == phase) & df["time"].notna()]
     if phase == "step":  # the same work at every batch size: the largest, as the step-cost plot shows
-        rows = rows[rows["batch_size"] == rows.groupby(list(GROUP))["batch_size"].transform("max")]
+        rows = rows[rows["batch_size"] == rows.groupby([models.MODEL, *GROUP])["batch_size"].transform("max")]
     return rows
 
 
 def varying(rows: pd.DataFrame, dims: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(d for d in dims if rows[d].nunique() > 1)
+    """The dimensions that take several values within one model (each model has its own loss: that the Net's is
+    mse and the transformer's cross_entropy is no choice of loss)."""
+    if rows.empty:
+        return ()
+    return tuple(d for d in dims if rows.groupby(models.MODEL)[d].nunique().max() > 1)
 
 
 def group_label(keys: tuple[object, ...], dims: tuple[str, ...]) -> str:
@@ -72,7 +84,7 @@ def fastest(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     if phase is None:
         return
     rows = candidates(df, phase)
-    groups = (*GROUP, *varying(rows, ("loss",)))
+    groups = (*scope(rows), *varying(rows, ("loss",)))
     # The step does not depend on the batch size: its winner is named without one.
     shown = varying(rows, tuple(c for c in CHOICES if phase != "step" or c != "batch_size"))
     choices = tuple(c for c in CHOICES if c == "optimizer" or c in shown)
@@ -101,25 +113,29 @@ def trade_offs(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     if phase is None:
         return
     rows = candidates(df, phase)
-    for dim in varying(rows, tuple(d for d in DIMENSIONS if d not in (*CHOICES, "device", "phase"))):
-        for device, part in rows.groupby("device", sort=True):
+    lead = models.per_model(rows)
+    for dim in varying(rows, tuple(d for d in DIMENSIONS if d not in (models.MODEL, *CHOICES, "device", "phase"))):
+        for _, part in rows.groupby([models.MODEL, "device"], sort=True):
             best = ranked(part, measure(phase))[0]
             same = part
             for other in DIMENSIONS:
                 if other not in (dim, "device"):
                     same = same[same[other] == best[other]]
-            yield from compare_values(dim, str(device), ranked(same, measure(phase)), rounds)
+            yield from compare_values(dim, str(best["device"]), ranked(same, measure(phase)), rounds, lead)
 
 
-def compare_values(dim: str, device: str, order: list[pd.Series], rounds: Rounds) -> Iterator[str]:
-    """The best value of `dim` against the worst, the rest of the case held at the device's best."""
+def compare_values(
+    dim: str, device: str, order: list[pd.Series], rounds: Rounds, lead: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """The best value of `dim` against the worst, the rest of the case held at the best of the device (and model:
+    `lead` names it where the run does)."""
     if len(order) < 2:
         return
     best, worst = order[0], order[-1]
-    lead = rounds.margin(best, worst)
-    setting = literal(describe(best, tuple(d for d in ("phase", *CHOICES, "loss", "threads") if d != dim)))
+    lead_margin = rounds.margin(best, worst)
+    setting = literal(describe(best, tuple(d for d in (*lead, "phase", *CHOICES, "loss", "threads") if d != dim)))
     ours, theirs = literal(describe(best, (dim,))), literal(describe(worst, (dim,)))
-    yield f"**{dim}** on {literal(device)} ({setting}): {lead.sentence(ours, theirs)}"
+    yield f"**{dim}** on {literal(device)} ({setting}): {lead_margin.sentence(ours, theirs)}"
 
 
 def noise_line(df: pd.DataFrame) -> list[str]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core import files
 from core.contract import RESULT_FILE
-from reports import html, markdown, tables, units
+from reports import html, markdown, models, tables, units
 from reports.frame import machine_label, tidy
 from reports.load import ReportError, load_run, read_json
 
@@ -39,7 +39,8 @@ class Entry:
     stamp: str  # sort key: the UTC time the folder was made
     date: str
     machine: str = ""
-    best: list[str] = field(default_factory=list)  # best train step per device
+    best: list[str] = field(default_factory=list)  # best train step per model and device
+    models: list[str] = field(default_factory=list)  # the models the run trained (reports.models)
     page: str | None = None  # relative link to the folder's page, when it has one
     problem: str = ""  # why the run could not be read
     incomplete: str = ""  # why the run or profile stopped early (Ctrl-C, SIGTERM), when it did
@@ -74,8 +75,10 @@ def kind(folder: Path) -> str | None:
 
 
 def best_per_device(df: pd.DataFrame) -> list[str]:
+    """Each model's best train step per device (the model named where the run names it: reports.models.named)."""
+    named = models.named(df)
     return [
-        f"{best['device']}: {units.sig3(best['throughput'])} samples/s "
+        f"{best['model'] + ', ' if named else ''}{best['device']}: {units.sig3(best['throughput'])} samples/s "
         f"({best['optimizer']}, batch {best['batch_size']}, {best['threads']} threads)"
         for _, best in tables.fastest_steps(df).iterrows()
     ]
@@ -93,10 +96,14 @@ def run_entry(folder: Path) -> Entry:
         run = load_run(folder)
     except ReportError as err:  # listed with the reason: one broken run must not hide the others
         return Entry(folder.name, "run", when, readable(when), page=page_of(folder, "run"), problem=str(err))
-    best = best_per_device(tidy(run)) or ["no train_step timed"]
+    df = tidy(run)
+    best = best_per_device(df) or ["no train_step timed"]
     date = run.taken or readable(when)
     incomplete = str(run.netbench.get("interrupted") or "")
-    return Entry(folder.name, "run", when, date, machine_label(run), best, page_of(folder, "run"), "", incomplete)
+    names = [m.name for m in models.of_run(run, df)]
+    return Entry(
+        folder.name, "run", when, date, machine_label(run), best, names, page_of(folder, "run"), "", incomplete
+    )
 
 
 def title_of(folder: Path) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports import efficiency, variants
+from reports import efficiency, models, variants
 from reports.frame import tidy
 from reports.load import Run, load_run
 from reports.margin import Rounds
@@ -35,6 +35,11 @@ class LoadedRun:
         """The rows the per-phase sections show: eager's (reports.variants.baseline); each variant is set
         against them in its own section."""
         return variants.baseline(self.frame)
+
+    @cached_property
+    def models(self) -> list[models.Model]:
+        """The run's models (reports.models): named in its title and headline, described in its Models section."""
+        return models.of_run(self.run, self.frame)
 
 
 def loaded(run: Run) -> LoadedRun:

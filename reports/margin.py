@@ -88,5 +88,5 @@ def describe(row: pd.Series | dict[str, Any], dims: tuple[str, ...]) -> str:
         elif dim == "threads":
             parts.append(f"{value} thread{'s' if value != 1 else ''}")
         elif value != "none":
-            parts.append(str(value) if dim in ("optimizer", "device", "loss", "phase") else f"{dim} {value}")
+            parts.append(str(value) if dim in ("model", "optimizer", "device", "loss", "phase") else f"{dim} {value}")
     return " ".join(parts)

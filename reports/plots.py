@@ -7,7 +7,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from core.contract import NONE, PHASES, TRAIN_STEP_PARTS
-from reports import units
+from reports import models, units
 from reports.frame import FIGURE_NAME
 
 LINESTYLES = ("-", "--", ":", "-.")
@@ -54,11 +54,16 @@ def plot_latency(df: pd.DataFrame, ax: Axes) -> Axes:
 
 
 def plot_throughput(df: pd.DataFrame, ax: Axes) -> Axes:
-    """Train-step samples/s vs batch size, one line per optimizer and device."""
+    """Train-step samples/s vs batch size, one line per model, optimizer and device (the model named where the
+    run has several, or one that is not the Net)."""
     steps = df[df["phase"] == "train_step"].sort_values("batch_size")
-    for (device, threads, optimizer), line in steps.groupby(["device", "threads", "optimizer"]):
+    named = models.named(steps)
+    for (model, device, threads, optimizer), line in steps.groupby(["model", "device", "threads", "optimizer"]):
         style = "-" if device == "cpu" else "--"
-        ax.plot(line["batch_size"], line["throughput"], style, marker="o", label=f"{optimizer} ({device}, {threads}t)")
+        label = f"{optimizer} ({device}, {threads}t)"
+        ax.plot(
+            line["batch_size"], line["throughput"], style, marker="o", label=f"{model}: {label}" if named else label
+        )
     batch_axis(ax, sorted(steps["batch_size"].unique()))
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(PLAIN)  # 168, not 1.68 x 10^2
@@ -131,5 +136,24 @@ def plot_efficiency(df: pd.DataFrame, ax: Axes, peak_label: str = "measured peak
     batch_axis(ax, sorted(counted["batch_size"].unique()))
     ax.set_ylim(bottom=0)
     ax.set_ylabel(f"% of {peak_label}", fontsize="small")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_models(df: pd.DataFrame, ax: Axes, value: str = "throughput") -> Axes:
+    """Each model's train step against batch size (log-log): `value` is samples/s (throughput) or achieved
+    GFLOP/s (gflops). df: one device and thread count; a line per model, and per optimizer where several."""
+    steps = df[(df["phase"] == "train_step") & df[value].notna()].sort_values("batch_size")
+    several = steps["optimizer"].nunique() > 1
+    for (model, optimizer), line in steps.groupby(["model", "optimizer"], sort=True):
+        ax.plot(line["batch_size"], line[value], marker="o", label=f"{model} ({optimizer})" if several else str(model))
+    batch_axis(ax, sorted(steps["batch_size"].unique()))
+    if value == "throughput":  # models differ by orders of magnitude in samples/s, not in GFLOP/s
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(PLAIN)
+    else:
+        ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.set_ylabel("samples / s" if value == "throughput" else "GFLOP/s")
     ax.legend(fontsize="small")
     return ax

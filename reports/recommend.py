@@ -3,7 +3,8 @@
 The batch size with the most train-step samples/s, the fastest implementation of each optimizer, the thread
 count past which more threads stop helping, and the batch size from which the GPU overtakes the CPU. A
 margin inside the noise (reports.margin) is said to be too close to call, and then nothing is recommended
-over the simpler choice.
+over the simpler choice. Each is made within one model: a run of several models gets each model's advice, never
+one model recommended over another (reports.models).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from itertools import pairwise
 import pandas as pd
 
 from core.stats import MIN_EFFECT
+from reports import models
 from reports.document import Section
-from reports.headline import GROUP, candidates, group_label, lead_phase, measure
+from reports.headline import candidates, group_label, lead_phase, measure, scope
 from reports.margin import Rounds, describe, ranked
 from reports.markdown import literal
 
@@ -29,14 +31,15 @@ HOW = {
 MANUAL_FOREACH = "`torch._foreach_add_(params, grads, alpha=-lr)` under `torch.no_grad()`"
 
 
-def where(keys: tuple[object, ...]) -> str:
-    return group_label(keys, GROUP)
+def where(keys: tuple[object, ...], dims: tuple[str, ...]) -> str:
+    return group_label(keys, dims)
 
 
 def batch_sizes(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
-    """Per device and thread count: the batch size with the most train-step samples/s (best optimizer)."""
+    """Per model, device and thread count: the batch size with the most train-step samples/s (best optimizer)."""
     steps = candidates(df, "train_step")
-    for keys, group in steps.groupby(list(GROUP), sort=True):
+    dims = scope(df)
+    for keys, group in steps.groupby(list(dims), sort=True):
         best = ranked(group)[0]
         same = group[(group["optimizer"] == best["optimizer"]) & (group["loss"] == best["loss"])]
         order = ranked(same)
@@ -44,7 +47,7 @@ def batch_sizes(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
             continue
         lead = rounds.margin(best, order[1])
         size, other = best["batch_size"], order[1]["batch_size"]
-        start = f"**Batch size** ({where(keys)}, {literal(best['optimizer'])} train step, samples/s): "
+        start = f"**Batch size** ({where(keys, dims)}, {literal(best['optimizer'])} train step, samples/s): "
         compared = lead.sentence(f"batch {size}", f"batch {other}")
         if lead.real:
             yield start + f"{compared}: use batch {size}."
@@ -69,7 +72,8 @@ def implementations(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     if phase == "train_step":  # the step's share of a train step: compared at the largest batch
         rows = rows[rows["batch_size"] == rows["batch_size"].max()]
     rows = rows.assign(family=rows["optimizer"].map(family))
-    for (device, threads, name), group in rows.groupby([*GROUP, "family"], sort=True):
+    dims = scope(df)
+    for (*keys, name), group in rows.groupby([*dims, "family"], sort=True):
         order = ranked(group, measure(phase))
         if len(order) < 2:
             continue
@@ -78,7 +82,7 @@ def implementations(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
         rival = default[0] if default and best["optimizer"] != name else order[1]
         lead = rounds.margin(best, rival)
         ours, theirs = literal(best["optimizer"]), literal(rival["optimizer"])
-        start = f"**{literal(name)}** ({where((device, threads))}): "
+        start = f"**{literal(name)}** ({where(tuple(keys), dims)}): "
         compared = f"{lead.sentence(ours, theirs)} in the {phase.replace('_', ' ')}"
         if not lead.real:
             yield start + f"{compared}: keep {literal(name) if default else theirs}."
@@ -89,12 +93,13 @@ def implementations(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
 
 
 def threads(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
-    """Per device: the thread count past which more threads stop helping (the lead phase, its best case)."""
+    """Per model and device: the thread count past which more threads stop helping (the lead phase, its best case)."""
     phase = lead_phase(df)
     if phase is None:
         return
     rows = candidates(df, phase)
-    for device, part in rows.groupby("device", sort=True):
+    lead = models.per_model(df)
+    for _, part in rows.groupby([models.MODEL, "device"], sort=True):
         best = ranked(part, measure(phase))[0]
         same = part
         for dim in ("batch_size", "optimizer", "loss"):
@@ -102,8 +107,8 @@ def threads(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
         counts = same.sort_values("threads")
         if len(counts) < 2:
             continue
-        setting = literal(describe(best, ("phase", "optimizer", "batch_size")))
-        yield threads_line(str(device), setting, [r for _, r in counts.iterrows()], rounds)
+        setting = literal(describe(best, (*lead, "phase", "optimizer", "batch_size")))
+        yield threads_line(str(best["device"]), setting, [r for _, r in counts.iterrows()], rounds)
 
 
 def threads_line(device: str, setting: str, by_threads: list[pd.Series], rounds: Rounds) -> str:
@@ -120,11 +125,18 @@ def threads_line(device: str, setting: str, by_threads: list[pd.Series], rounds:
 
 
 def crossover(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
-    """Where the GPU overtakes the CPU in the train step, when the run timed both."""
-    steps = candidates(df, "train_step")
+    """Per model: where the GPU overtakes the CPU in the train step, when the run timed both."""
+    lead = models.per_model(df)
+    for _, steps in candidates(df, "train_step").groupby(models.MODEL, sort=True):
+        yield from model_crossover(steps, rounds, lead)
+
+
+def model_crossover(steps: pd.DataFrame, rounds: Rounds, named: tuple[str, ...]) -> Iterator[str]:
+    """Where the GPU overtakes the CPU in one model's train steps (`named`: the model, where the run names it)."""
     if not {"cpu", "cuda"} <= set(steps["device"]):
         return
     best_cpu = ranked(steps[steps["device"] == "cpu"])[0]
+    start = "**GPU or CPU**" + (f" ({literal(describe(best_cpu, named))})" if named else "")
     same = steps[(steps["optimizer"] == best_cpu["optimizer"]) & (steps["loss"] == best_cpu["loss"])]
     cpu = same[(same["device"] == "cpu") & (same["threads"] == best_cpu["threads"])].set_index("batch_size")
     gpu = same[same["device"] == "cuda"].drop_duplicates("batch_size").set_index("batch_size")
@@ -132,12 +144,13 @@ def crossover(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
         lead = rounds.margin(gpu.loc[size], cpu.loc[size])
         if lead.real:
             cpu_name = f"the CPU ({best_cpu['threads']} threads)"
+            setting = literal(describe(best_cpu, (*named, "optimizer")))
             yield (
-                f"**GPU or CPU** ({literal(best_cpu['optimizer'])} train step): the GPU overtakes the CPU from batch "
+                f"**GPU or CPU** ({setting} train step): the GPU overtakes the CPU from batch "
                 f"{size}: {lead.sentence('the GPU', cpu_name)}."
             )
             return
-    yield f"**GPU or CPU**: the GPU did not clearly overtake the CPU at any batch size timed (up to {max(cpu.index)})."
+    yield f"{start}: the GPU did not clearly overtake the CPU at any batch size timed (up to {max(cpu.index)})."
 
 
 def section(df: pd.DataFrame, rounds: Rounds) -> Section | None:

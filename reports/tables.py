@@ -9,14 +9,18 @@ from typing import Any
 import pandas as pd
 
 from core.contract import COUNTED, DIMENSIONS, NONE, PHASES
-from reports import units
+from reports import models, units
 from reports.units import Quantity
 
 
 def groups(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """One table per device and thread count: figures at different thread counts never share a column."""
-    for (device, threads), part in df.groupby(["device", "threads"], sort=True):
-        yield f"{device}, {threads_text(int(threads))}", part  # type: ignore[call-overload]
+    """One table per model, device and thread count: figures at different thread counts never share a column,
+    and one model's figures never sit in another's table. The label names the model where the run does
+    (reports.models.named): 'transformer, cpu, 1 thread'."""
+    shown = models.named(df)
+    for (model, device, threads), part in df.groupby([models.MODEL, "device", "threads"], sort=True):
+        label = f"{device}, {threads_text(int(threads))}"  # type: ignore[call-overload]
+        yield (f"{model}, {label}" if shown else label), part
 
 
 def threads_text(threads: int) -> str:
@@ -50,10 +54,10 @@ def pivot(df: pd.DataFrame, cell: Callable[[pd.Series], object], index: str = "r
 
 
 def fastest_steps(df: pd.DataFrame) -> pd.DataFrame:
-    """The train step with the most samples/s, one row per device and thread count."""
+    """The train step with the most samples/s, one row per model, device and thread count."""
     steps = df[(df["phase"] == "train_step") & df["throughput"].notna()]
-    best = steps.sort_values("throughput", ascending=False).drop_duplicates(["device", "threads"])
-    return best.sort_values(["device", "threads"])
+    best = steps.sort_values("throughput", ascending=False).drop_duplicates([models.MODEL, "device", "threads"])
+    return best.sort_values([models.MODEL, "device", "threads"])
 
 
 def latency_cell(r: pd.Series) -> Quantity:

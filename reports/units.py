@@ -74,6 +74,8 @@ FORMATS: dict[str, Callable[[float], str]] = {
     "x": times,
     "": sig3,
     "count": count,
+    "whole": lambda x: f"{x:,.0f}",  # a parameter count: 5,293,568
+    "FLOP": lambda x: rate(x, "FLOP"),  # FLOPs per sample: 3.42 GFLOP
 }
 
 

@@ -168,7 +168,7 @@ def test_hostile_names_stay_in_their_place(tmp_path: Path) -> None:
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*\.png", p.name) for p in (run / "plots").iterdir())
     md = (run / "report.md").read_text(encoding="utf-8")
     headings = [line for line in md.splitlines() if line.startswith("#")]
-    assert headings[0].startswith("# netbench report: x\\|y \\# Injected")
+    assert headings[0].startswith("# netbench report: net (") and " on x\\|y \\# Injected" in headings[0]
     assert not any("Injected" in line for line in headings[1:])
     for page in (run / "report.html", results / "index.html"):
         text = page.read_text(encoding="utf-8")

@@ -26,6 +26,7 @@ def rows(variant: str, seconds: dict[tuple[str, int], float], **extra: object) -
             "loss": "mse",
             "threads": 2,
             "variant": variant,
+            "model": "net",
             "time": t,
             "time_low": t * 0.99,
             "time_high": t * 1.01,

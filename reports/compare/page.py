@@ -8,7 +8,7 @@ from functools import partial
 
 import pandas as pd
 
-from core.contract import noise_warnings
+from core.contract import DEFAULT_MODEL, noise_warnings
 from core.stats import CONFIDENCE, FASTER, MAX_DRAWS, RESAMPLES, SAME, SLOWER
 from reports import figures, units
 from reports.compare.comparison import Comparison
@@ -48,6 +48,13 @@ def differences(sources: Sequence[Source]) -> list[str]:
     torch = {s.label: s.run.facts.get("torch_version", "?") for s in sources}
     if len(set(torch.values())) > 1:
         lines.append("**torch versions differ**: " + ", ".join(literal(f"{k}: {v}") for k, v in torch.items()))
+    named = {s.label: ", ".join(s.models) for s in sources}
+    if len(set(named.values())) > 1:
+        lines.append(
+            "**models differ**: "
+            + "; ".join(literal(f"{k}: {v}") for k, v in named.items())
+            + "; a case is compared only with the same model's, so another model's cases are listed as not in every run"
+        )
     threads = {s.label: ",".join(map(str, s.threads)) for s in sources}
     if len(set(threads.values())) > 1:
         lines.append(
@@ -136,6 +143,7 @@ def gate_lines(c: Comparison) -> list[str]:
 
 def runs_table(sources: Sequence[Source], baseline: int) -> Table:
     incomplete = any(s.incomplete for s in sources)  # a column only when it says something
+    several = any(s.models != (DEFAULT_MODEL,) for s in sources)  # as the reports name a model (reports.models)
     rows = [
         {
             "run": s.label + (" (baseline)" if i == baseline else ""),
@@ -144,6 +152,7 @@ def runs_table(sources: Sequence[Source], baseline: int) -> Table:
             "CPU": s.run.facts.get("cpu_model", "?"),
             "GPU": ", ".join(g["name"] for g in s.run.facts.get("gpus") or []) or "-",
             "torch": s.run.facts.get("torch_version", "?"),
+            **({"models": ", ".join(s.models)} if several else {}),
             "threads": ",".join(map(str, s.threads)),
             "cases": str(len(s.run.benchmarks)),
             "taken": s.run.datetime or "?",
@@ -169,9 +178,12 @@ def cases_table(rows: pd.DataFrame, caption: str = "") -> Table:
 
 
 def phase_table(table: pd.DataFrame) -> Table:
-    by_phase = summary(table, ("phase", "machine"))
-    wide = by_phase.pivot(index="phase", columns="machine", values="geomean_speedup").map(times)
-    return Table(wide.reset_index(), "geometric-mean speedup of the shared cases of each phase")
+    """Per phase (and model, where the shared cases hold several: one model's speedup never averages in another's)."""
+    shared_models = table.loc[table["ratio"].notna(), "model"] if "model" in table else pd.Series(dtype=object)
+    index = ["model", "phase"] if shared_models.nunique() > 1 else ["phase"]
+    by_phase = summary(table, (*index, "machine"))
+    wide = by_phase.pivot(index=index, columns="machine", values="geomean_speedup").map(times)
+    return Table(wide.reset_index(), f"geometric-mean speedup of the shared cases of each {' and '.join(index)}")
 
 
 def runs_section(c: Comparison) -> Section:
@@ -245,11 +257,14 @@ def throughput_figure(c: Comparison) -> list[Figure]:
     rows = rows[rows["phase"] == THROUGHPUT_PHASE]
     if rows.empty:
         return []
-    # One optimizer and loss, so that each line is one curve: sgd (the source's) where there is one.
+    # One optimizer and loss per model, so that each line is one curve: sgd (the source's) where there is one, and
+    # each model's first loss (the Net's mse and the transformer's cross_entropy are each their model's own).
     optimizer = "sgd" if "sgd" in set(rows["optimizer"]) else sorted(rows["optimizer"])[0]
-    loss = sorted(rows["loss"])[0]
-    rows = rows[(rows["optimizer"] == optimizer) & (rows["loss"] == loss)]
-    by = ("machine", "device", "threads") if "threads" in c.keys else ("machine", "device")
+    first_loss = rows.groupby("model")["loss"].transform("min")
+    rows = rows[(rows["optimizer"] == optimizer) & (rows["loss"] == first_loss)]
+    loss = "/".join(sorted(set(rows["loss"])))
+    lead = ("model",) if rows["model"].nunique() > 1 else ()
+    by = (*lead, "machine", "device", "threads") if "threads" in c.keys else (*lead, "machine", "device")
     fig = figures.single(partial(plot_throughput, rows, by=by), (7, 4.5))
     caption = f"{THROUGHPUT_PHASE} throughput against batch size ({literal(optimizer)}, {literal(loss)} loss)"
     return [Figure(figures.save(fig, c.out, "throughput.png"), caption)]

@@ -29,6 +29,11 @@ class Source:
         return tuple(sorted({int(b["extra_info"]["threads"]) for b in self.run.benchmarks}))
 
     @property
+    def models(self) -> tuple[str, ...]:
+        """The models the run timed (a file from before models timed the Net: reports.load reads it as such)."""
+        return tuple(sorted({str(b["extra_info"]["model"]) for b in self.run.benchmarks}))
+
+    @property
     def incomplete(self) -> str:
         """Why this run stopped early ('' when it completed)."""
         return interrupted(self.run)

@@ -16,7 +16,7 @@ from reports.commands.base import Command
 
 def commands() -> dict[str, Command]:
     """Every command by name, in the order --help lists them; raises ImportError for a package they need."""
-    from reports.commands import build, compare, index, operators, selfcheck, validate
+    from reports.commands import ab, build, compare, index, operators, selfcheck, trend, validate
 
     found: dict[str, Command] = {
         "build": build,
@@ -25,6 +25,8 @@ def commands() -> dict[str, Command]:
         "operators": operators,
         "validate": validate,
         "selfcheck": selfcheck,
+        "ab": ab,
+        "trend": trend,
     }
     return found
 

@@ -34,6 +34,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)  # what reading the runs found (reports.compare.sources)
     failed: list[str] = field(default_factory=list)  # why the gate fails, one line per reason; [] when it passes
     allow_incomplete: bool = False  # --allow-incomplete: the gate may pass with a run that stopped early
+    method: tuple[str, ...] = ()  # how the verdicts were made, when not as compare makes them (reports.ab)
 
     @property
     def base(self) -> str:

@@ -220,6 +220,7 @@ def method_section(c: Comparison) -> Section:
         "machines, or minutes apart, can also differ as a whole (what else the machine was doing): see each run's "
         "drift canary in its report, and `nox -s selfcheck` for what this machine can tell apart.",
     ]
+    text = list(c.method) or text
     if threshold is not None:
         text.append(
             f"Gate (`--fail-slower {threshold:.0%}`): fails on a case with a *slower* verdict whose whole "

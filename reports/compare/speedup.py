@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,8 +77,14 @@ def missing_row(verdict: str, mine: Sample | None, base: Sample | None) -> dict:
     return row
 
 
-def compare(sources: Sequence[Source], baseline: int, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
-    """One row per (case, run other than the baseline), every case of either side included.
+def compare(
+    sources: Sequence[Source],
+    baseline: int,
+    min_effect: float = MIN_EFFECT,
+    one: Callable[[Sample, Sample, float], dict] = compare_one,
+) -> pd.DataFrame:
+    """One row per (case, run other than the baseline), every case of either side included. `one` compares a
+    case's two samples (an A/B comparison pairs them by trial: reports.ab).
 
     Cases the two sides do not share get the verdict MISSING_HERE or MISSING_BASELINE and no statistics.
     """
@@ -97,7 +103,7 @@ def compare(sources: Sequence[Source], baseline: int, min_effect: float = MIN_EF
             if base is None or mine is None:
                 row = missing_row(MISSING_BASELINE if base is None else MISSING_HERE, mine, base)
             else:
-                row = compare_one(base, mine, min_effect)
+                row = one(base, mine, min_effect)
             rows.append({**dict(zip(keys, case, strict=True)), "machine": source.label, **row})
     # Joined on threads, a run's thread count is the case's: one column, not two.
     frame = pd.DataFrame(rows, columns=[*keys, "machine", *(c for c in RESULT_COLUMNS if c not in keys)])

@@ -1,0 +1,171 @@
+"""`python -m bench.ab --baseline PYTHON_A --candidate PYTHON_B [case options]` (nox -s ab): two environments
+compared on one machine, in randomized interleaved trials (docs/ab.md).
+
+Each side is a command that starts a Python: an interpreter of another environment, or a wrapper script (with
+its arguments, split as a shell would). The result is a new folder (results/ab-<UTC time>/, or --out) with
+compare.md, compare.csv and compare.html as `python -m reports compare` writes them, each side's run, and
+ab.json. Exit status: 0 compared, 1 the --fail-slower gate failed, 2 no comparison (a bad side, a worker
+that died, a bad option: one line), 130 interrupted (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import random
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+
+from bench.ab import output
+from bench.ab.instructions import callgrind_prefix
+from bench.ab.side import Side, SideError
+from bench.ab.trials import Matrix, Schedule, prepare, run
+from bench.affinity import available, groups
+from bench.case import CASE_OPTIONS, add_case_options
+from core import files
+from core.ab import BASELINE, CANDIDATE, DUET, INSTRUCTIONS, INTERLEAVED, TIME
+from core.contract import Case
+
+TRIALS = 15
+RESULTS_ROOT = Path("results")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.split("\n\n")[0])
+    p.add_argument("--baseline", required=True, metavar="COMMAND", help="the Python (or wrapper) of the baseline")
+    p.add_argument("--candidate", required=True, metavar="COMMAND", help="the Python (or wrapper) of the candidate")
+    add_case_options(p.add_argument)
+    p.add_argument("--trials", type=int, default=TRIALS, help=f"interleaved trials (default: {TRIALS})")
+    p.add_argument("--seed", type=int, help="of the order of cases and sides (default: drawn, and recorded)")
+    p.add_argument("--duet", action="store_true", help="both sides at once, each pinned to its own CPUs")
+    p.add_argument("--metric", choices=(TIME, INSTRUCTIONS), default=TIME, help="time (default) or instructions")
+    p.add_argument("--out", type=Path, help="the folder to write; must be new or empty")
+    p.add_argument("--fail-slower", metavar="PCT", help="exit 1 when a case is slower by more than PCT")
+    p.add_argument("--min-effect", metavar="PCT", help="smallest change called a difference")
+    return p
+
+
+def options(args: argparse.Namespace) -> dict[str, object]:
+    """The case options as bench.case.Selection.parse takes them (only those given: a side's own defaults rule)."""
+    found: dict[str, object] = {}
+    for flag in CASE_OPTIONS:
+        name = flag.removeprefix("--").replace("-", "_")
+        value = getattr(args, name)
+        if value is not None:
+            found[name] = value
+    if args.quick:
+        found["quick"] = True
+    return found
+
+
+def matrix(sides: Sequence[Side], given: dict[str, object]) -> Matrix:
+    """Every case either side names; a case one side does not name is listed for it with why."""
+    named: dict[str, list[Case]] = {}
+    errors: dict[str, str] = {}
+    for side in sides:
+        found = side.ask({"op": "matrix", "options": given})
+        if "error" in found:
+            errors[side.label] = str(found["error"])
+        else:
+            named[side.label] = [Case(**dims) for dims in found["cases"]]
+    if not named:
+        raise SideError("; ".join(f"{label}: {why}" for label, why in errors.items()))
+    cases = list(dict.fromkeys(c for label in named for c in named[label]))
+    found_matrix = Matrix(cases)
+    for side in sides:
+        for case in cases:
+            if side.label in errors:
+                found_matrix.skipped[(side.label, case)] = f"the options: {errors[side.label]}"
+            elif case not in named[side.label]:
+                found_matrix.skipped[(side.label, case)] = "not in this side's matrix for these options"
+    return found_matrix
+
+
+def out_folder(out: Path | None) -> Path:
+    if out is None:
+        return files.claim(RESULTS_ROOT, f"ab-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
+    if not files.claim_exact(out):
+        raise SideError(f"--out {out}: exists and is not an empty folder; A/B comparisons never overwrite")
+    return out
+
+
+def schedule(args: argparse.Namespace, cases: list[Case]) -> Schedule:
+    threads = max((c.threads for c in cases), default=1)
+    found = groups(available(), threads)
+    if args.duet and len(found) < 2:
+        raise SideError(
+            f"--duet needs two groups of {threads} CPU(s), one per side; this process may use {len(available())}"
+        )
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    return Schedule(args.trials, seed, DUET if args.duet else INTERLEAVED, found[:2] if args.duet else found)
+
+
+def stop_on_signal(sides: Sequence[Side]) -> None:
+    """SIGTERM ends the run as Ctrl-C does; either way, and at exit, every worker's process group ends."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    atexit.register(lambda: [s.stop() for s in sides])
+
+
+def page_arguments(args: argparse.Namespace) -> list[str]:
+    found = ["--fail-slower", args.fail_slower] if args.fail_slower else []
+    return found + (["--min-effect", args.min_effect] if args.min_effect else [])
+
+
+def compare(args: argparse.Namespace) -> int:
+    prefix = callgrind_prefix() if args.metric == INSTRUCTIONS else []
+    env = {"NETBENCH_CALLGRIND": "1"} if prefix else {}
+    sides = [Side(BASELINE, args.baseline, prefix, env), Side(CANDIDATE, args.candidate, prefix, env)]
+    stop_on_signal(sides)
+    try:
+        for side in sides:
+            side.launch()
+        for side in sides:
+            side.greet()
+        found = matrix(sides, options(args))
+        plan = schedule(args, found.cases)
+        rounds = prepare(sides, found)
+        if not found.runnable(sides):
+            raise SideError(
+                "no case runs on both sides: " + "; ".join(f"{s}: {r}" for (s, _), r in list(found.skipped.items())[:2])
+            )
+        print(
+            f"A/B: {len(found.runnable(sides))} cases, {plan.trials} {plan.mode} trials, seed {plan.seed}",
+            file=sys.stderr,
+        )
+        clock = time.perf_counter()
+        started = run(sides, found, rounds, plan, lambda t: print(f"trial {t + 1}/{plan.trials}", file=sys.stderr))
+        wall = time.perf_counter() - clock
+    finally:
+        for side in sides:
+            side.stop()
+    folder = out_folder(args.out)
+    output.write(folder, sides, found, plan, args.metric, started, wall)
+    return output.build_page(folder, page_arguments(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.trials < 2:
+        print("error: --trials: at least 2", file=sys.stderr)
+        return 2
+    try:
+        return compare(args)
+    except SideError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the workers are stopped; nothing written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Randomized interleaved trials (Abedi and Brecht, ICPE 2017): in every trial each case is timed once on each
+side, cases and sides in an order drawn from a recorded seed, both sides on the same CPUs, so that both meet
+the same moments of the machine. Duet mode (Bulej et al., ICPE 2020) times both sides at once instead, each
+pinned to its own CPUs, and swaps the CPUs halfway through each case's turn so that each side meets both.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.ab.side import Side, SideError
+from core.ab import DUET
+from core.contract import Case, case_id
+
+# Seconds a side's turn at a case lasts at least (more rounds of a short phase; one of a long one). Short turns
+# keep both sides of a trial within the same second of the machine (its speed changes from one to the next).
+TURN = 0.02
+MAX_ROUNDS = 200  # rounds of a turn at most (a 10 us loss repeats inside each round anyway)
+
+
+@dataclass
+class Timed:
+    """One case on one side: each round's seconds per call, the trial of each, and when it ended."""
+
+    seconds: list[float] = field(default_factory=list)
+    trials: list[int] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
+    iterations: int = 0
+    implementation: str = ""
+
+
+@dataclass
+class Matrix:
+    """The cases either side can name, and per side and case what was timed or why not."""
+
+    cases: list[Case]
+    timed: dict[tuple[str, Case], Timed] = field(default_factory=dict)
+    skipped: dict[tuple[str, Case], str] = field(default_factory=dict)
+    failed: dict[tuple[str, Case], str] = field(default_factory=dict)
+
+    def runnable(self, sides: Sequence[Side]) -> list[Case]:
+        """The cases every side prepared and none has failed: only those are timed, trial after trial."""
+        return [
+            c for c in self.cases if all((s.label, c) in self.timed and (s.label, c) not in self.failed for s in sides)
+        ]
+
+
+def rounds_for(round_seconds: float) -> int:
+    return max(1, min(MAX_ROUNDS, math.ceil(TURN / max(round_seconds, 1e-9))))
+
+
+def context(side: Side, case: Case, what: str) -> Callable[[SideError], SideError]:
+    return lambda err: SideError(f"{err} ({what} {case_id(vars(case))})")
+
+
+def prepare(sides: Sequence[Side], matrix: Matrix) -> dict[Case, int]:
+    """Build every case on every side; the rounds of each case's turn (the same on both sides)."""
+    seconds: dict[Case, float] = {}
+    for side in sides:
+        for ident, case in enumerate(matrix.cases):
+            try:
+                found = side.ask({"op": "prepare", "id": ident, "case": vars(case)})
+            except SideError as err:
+                raise context(side, case, "while preparing")(err) from None
+            if "skip" in found:
+                matrix.skipped[(side.label, case)] = str(found["skip"])
+            elif "error" in found:
+                matrix.failed[(side.label, case)] = str(found["error"])
+            else:
+                matrix.timed[(side.label, case)] = Timed(
+                    iterations=int(found["iterations"]), implementation=str(found.get("implementation", ""))
+                )
+                seconds[case] = max(seconds.get(case, 0.0), float(found["round_seconds"]))
+    return {case: rounds_for(s) for case, s in seconds.items()}
+
+
+@dataclass
+class Schedule:
+    trials: int
+    seed: int
+    mode: str
+    cpu_groups: list[list[int]]  # the CPUs to take turns on (bench.affinity.groups); [] leaves it to the OS
+
+
+def pin(side: Side, cpus: list[int]) -> None:
+    if cpus:
+        side.ask({"op": "pin", "cpus": cpus})
+
+
+def take(side: Side, case: Case, ident: int, rounds: int) -> dict[str, Any]:
+    try:
+        return side.read()
+    except SideError as err:
+        raise context(side, case, "while timing")(err) from None
+
+
+def record(matrix: Matrix, side: Side, case: Case, trial: int, found: dict[str, Any], started: float) -> None:
+    if "error" in found:
+        matrix.failed[(side.label, case)] = str(found["error"])
+        return
+    timed = matrix.timed[(side.label, case)]
+    now = time.perf_counter() - started
+    timed.seconds += found["seconds"]
+    timed.trials += [trial] * len(found["seconds"])
+    timed.stamps += [now] * len(found["seconds"])
+
+
+def turn(
+    sides: Sequence[Side], matrix: Matrix, case: Case, ident: int, rounds: int, trial: int, started: float
+) -> None:
+    """Each side times the case in turn (interleaved)."""
+    for side in sides:
+        try:
+            side.send({"op": "time", "id": ident, "rounds": rounds})
+        except SideError as err:
+            raise context(side, case, "while timing")(err) from None
+        record(matrix, side, case, trial, take(side, case, ident, rounds), started)
+
+
+def duet_turn(
+    sides: Sequence[Side], matrix: Matrix, case: Case, ident: int, rounds: int, trial: int, started: float,
+    groups: list[list[int]],
+) -> None:  # fmt: skip
+    """Both sides time the case at once, each on its own CPUs, then again with the CPUs swapped."""
+    for half in range(2):
+        for k, side in enumerate(sides):
+            pin(side, groups[(k + half + trial) % len(groups)])
+        for side in sides:
+            try:
+                side.send({"op": "time", "id": ident, "rounds": rounds})
+            except SideError as err:
+                raise context(side, case, "while timing")(err) from None
+        for side in sides:
+            record(matrix, side, case, trial, take(side, case, ident, rounds), started)
+
+
+def run(sides: Sequence[Side], matrix: Matrix, rounds: dict[Case, int], schedule: Schedule,
+        progress: Callable[[int], None] = lambda t: None) -> float:  # fmt: skip
+    """Every trial; returns time.time() when they began."""
+    rng = random.Random(schedule.seed)
+    ident = {case: i for i, case in enumerate(matrix.cases)}
+    wall, started = time.time(), time.perf_counter()
+    groups = schedule.cpu_groups
+    for trial in range(schedule.trials):
+        if schedule.mode != DUET and groups:
+            for side in sides:
+                pin(side, groups[trial % len(groups)])
+        cases = matrix.runnable(sides)
+        rng.shuffle(cases)
+        for case in cases:
+            order = list(sides)
+            rng.shuffle(order)
+            if (order[0].label, case) in matrix.failed or (order[1].label, case) in matrix.failed:
+                continue
+            if schedule.mode == DUET:
+                duet_turn(order, matrix, case, ident[case], rounds[case], trial, started, groups)
+            else:
+                turn(order, matrix, case, ident[case], rounds[case], trial, started)
+        progress(trial)
+    return wall

@@ -1,0 +1,120 @@
+"""The A/B path (bench.ab, core.pairs, reports.ab): the pairing statistics, and the coordinator against fake
+sides (tests/fixtures/fake_side.py: the protocol without torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.pairs import paired, per_trial
+from core.stats import FASTER, SAME, SLOWER
+from tests.conftest import REPO
+
+FAKE = REPO / "tests" / "fixtures" / "fake_side.py"
+
+
+def trials(rng: np.random.Generator, count: int, factor: float, drift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Five rounds per trial, the trial's machine speed `drift[t]` on every round, 1% noise within."""
+    seconds = np.concatenate([1e-3 * factor * drift[t] * rng.uniform(1, 1.01, 5) for t in range(count)])
+    return seconds, np.repeat(np.arange(count), 5)
+
+
+def test_a_trial_figure_is_the_minimum_of_its_rounds() -> None:
+    assert per_trial(np.array([3.0, 2.0, 5.0, 4.0]), np.array([0, 0, 1, 1])) == {0: 2.0, 1: 4.0}
+
+
+def test_pairing_cancels_what_the_machine_did_in_each_trial() -> None:
+    rng = np.random.default_rng(1)
+    drift = rng.uniform(1.0, 1.5, size=15)  # the machine's speed, trial by trial: far more than 5%
+    base, base_trials = trials(rng, 15, 1.0, drift)
+    same, same_trials = trials(rng, 15, 1.0, drift)
+    slower, slower_trials = trials(rng, 15, 1.05, drift)
+    aa = paired(base, base_trials, same, same_trials)
+    assert aa.verdict == SAME and aa.ci_high / aa.ci_low < 1.02
+    ab = paired(base, base_trials, slower, slower_trials)
+    assert ab.verdict == SLOWER and 1.04 < ab.ratio < 1.06
+    assert paired(slower, slower_trials, base, base_trials).verdict == FASTER
+
+
+def test_trials_only_one_side_has_are_left_out() -> None:
+    found = paired(np.array([1.0, 1.0, 2.0]), np.array([0, 1, 2]), np.array([1.1, 1.1]), np.array([0, 1]))
+    assert found.ratio == pytest.approx(1.1)
+    with pytest.raises(ValueError, match="no trial"):
+        paired(np.array([1.0]), np.array([0]), np.array([1.0]), np.array([1]))
+
+
+def ab(tmp_path: Path, baseline: str, candidate: str, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "bench.ab", "--baseline", baseline, "--candidate", candidate, "--trials", "6"]
+    argv += ["--seed", "3", "--out", str(tmp_path / "out"), *args]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+
+
+def fake(*args: str) -> str:
+    return " ".join([sys.executable, str(FAKE), *args])
+
+
+def test_fake_sides_a_b_written_as_compare_writes_it(tmp_path: Path) -> None:
+    done = ab(tmp_path, fake(), fake("--factor", "1.2", "--skip", "loss"), "--fail-slower", "10%")
+    assert done.returncode == 1, done.stderr  # the gate: forward and step 20% slower
+    out = tmp_path / "out"
+    assert {"compare.md", "compare.csv", "compare.html", "ab.json"} <= {p.name for p in out.iterdir()}
+    rows = {r.split(",")[0]: r for r in (out / "compare.csv").read_text().splitlines()[1:]}
+    assert "slower" in rows["cpu-b1-forward-none-none"] and "slower" in rows["cpu-b1-step-sgd-none"]
+    page = (out / "compare.md").read_text()
+    assert "torch fake-1.2" in page and "no loss here" in (out / "candidate" / "benchmark.json").read_text()
+    assert "gate failed" in done.stderr
+    about = json.loads((out / "ab.json").read_text())
+    assert about["seed"] == 3 and about["sides"]["candidate"]["command"].endswith("--skip loss")
+
+
+def test_fake_sides_a_a_calls_nothing(tmp_path: Path) -> None:
+    done = ab(tmp_path, fake(), fake(), "--fail-slower", "10%")
+    assert done.returncode == 0, done.stderr
+    csv = (tmp_path / "out" / "compare.csv").read_text()
+    assert "slower" not in csv and "faster" not in csv
+
+
+@pytest.mark.parametrize(
+    ("side", "expected"),
+    [
+        ("/nonexistent/python", "/nonexistent/python: not found or not executable"),
+        (fake("--refuse"), "No module named 'torch'"),
+        ("'unclosed", "cannot be split"),
+    ],
+)
+def test_a_bad_side_is_one_line_and_nothing_written(tmp_path: Path, side: str, expected: str) -> None:
+    done = ab(tmp_path, fake(), side)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and expected in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_that_dies_names_its_side_and_case(tmp_path: Path) -> None:
+    done = ab(tmp_path, fake(), fake("--die-at", "step"))
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()[-1]
+    assert "candidate" in line and "exited with status 3" in line and "cpu-b1-step-sgd-none" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_worker_outlives_an_interrupted_coordinator(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "bench.ab", "--baseline", fake(), "--candidate", fake(), "--trials", "100000"]
+    proc = subprocess.Popen([*argv, "--out", str(tmp_path / "out")], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("trial 2/"):
+            break
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 2
+    proc.terminate()
+    assert proc.wait(timeout=30) == 130
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
+    assert not (tmp_path / "out").exists()

@@ -182,6 +182,17 @@ def selfcheck(session: nox.Session) -> None:
         run = ("bench/test_phases.py", "--no-report", f"--results-root={root}", *cases)
         session.run(python, "-m", "pytest", *run, env=model_path(session))
     session.run(python, "-m", "reports", "selfcheck", root)
+    # The same cases through the A/B path, the same Python on both sides: what pairing can tell apart here.
+    pair = ("--baseline", python, "--candidate", python, f"--out={root}/ab", "--selfcheck", *cases)
+    session.run(python, "-m", "bench.ab", *pair, env=model_path(session))
+
+
+@nox.session
+def ab(session: nox.Session) -> None:
+    """Two environments on one machine, in interleaved trials (docs/ab.md): -- --baseline PYTHON_A --candidate
+    PYTHON_B [case options]; writes results/ab-<UTC time>/ with compare.md, compare.csv, compare.html."""
+    python = install(session)
+    session.run(python, "-m", "bench.ab", *session.posargs, env=model_path(session))
 
 
 @nox.session

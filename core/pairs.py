@@ -63,7 +63,8 @@ def paired(
     draws = rng.integers(0, len(logs), size=(resamples, len(logs)))
     boots = np.exp(np.median(logs[draws], axis=1))
     tail = (1 - CONFIDENCE) / 2
-    low, high = holding(*(float(x) for x in np.quantile(boots, [tail, 1 - tail])), ratio)
+    low, high = (float(x) for x in np.quantile(boots, [tail, 1 - tail]))
+    low, high = holding(low, high, ratio)
     p = float(min(1.0, 2 * min(np.mean(boots <= 1), np.mean(boots >= 1))))
     base_time = float(np.median(b))
     return Comparison(base_time, base_time * ratio, ratio, low, high, p, verdict(low, high, min_effect))

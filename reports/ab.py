@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from core import ab
 from core.files import read_json
 from core.pairs import AB_MIN_EFFECT, COUNT_MIN_EFFECT, paired
-from core.stats import CONFIDENCE, RESAMPLES
+from core.stats import CONFIDENCE, FASTER, RESAMPLES, SAME, SLOWER
 from reports.compare.comparison import Comparison, gate_lines, incomplete_line
 from reports.compare.sources import load_sources, pick_baseline
 from reports.compare.speedup import Sample, compare, shared
@@ -90,3 +93,24 @@ def ab_comparison(folder: Path, min_effect: float | None = None, threshold: floa
     lines = [*about_lines(about), *notes]
     return Comparison(sources, index, table, folder, effect, threshold, lines, failed, allow_incomplete,
                       method(about, effect))  # fmt: skip
+
+
+def smallest_called(table: pd.DataFrame, min_effect: float) -> float:
+    """The slowdown that a case's interval, scaled by it, would place wholly above the band, at the median case:
+    the smallest slowdown this machine's pairing calls in half the cases."""
+    rows = shared(table)
+    return float(np.median((1 + min_effect) / rows["ci_low"].to_numpy(dtype=float)) - 1)
+
+
+def selfcheck_lines(c: Comparison) -> list[str]:
+    """What an A/A through the A/B path found: false verdicts, deviations, and the smallest slowdown called."""
+    rows = shared(c.table)
+    called = rows[rows["verdict"] != SAME]
+    deviation = (rows["ratio"] - 1).abs()
+    return [
+        f"A/A through the A/B path: {len(called)} of {len(rows)} cases called different "
+        f"({(called['verdict'] == FASTER).sum()} faster, {(called['verdict'] == SLOWER).sum()} slower), "
+        f"band ±{c.min_effect:.1%}",
+        f"A/A through the A/B path: |B/A - 1| median {deviation.median():.1%}, worst {deviation.max():.1%}",
+        f"smallest slowdown the A/B path calls in half the cases here: {smallest_called(c.table, c.min_effect):.1%}",
+    ]

@@ -32,6 +32,7 @@ from core.ab import BASELINE, CANDIDATE, DUET, INSTRUCTIONS, INTERLEAVED, TIME
 from core.contract import Case
 
 TRIALS = 15
+COUNT_TRIALS = 2
 RESULTS_ROOT = Path("results")
 
 
@@ -47,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="the folder to write; must be new or empty")
     p.add_argument("--fail-slower", metavar="PCT", help="exit 1 when a case is slower by more than PCT")
     p.add_argument("--min-effect", metavar="PCT", help="smallest change called a difference")
+    p.add_argument("--selfcheck", action="store_true", help="an A/A: say what the pairing can tell apart here")
     return p
 
 
@@ -102,6 +104,8 @@ def schedule(args: argparse.Namespace, cases: list[Case]) -> Schedule:
             f"--duet needs two groups of {threads} CPU(s), one per side; this process may use {len(available())}"
         )
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if args.metric == INSTRUCTIONS:  # counts: both sides at once, anywhere; two trials show they repeat
+        return Schedule(min(args.trials, COUNT_TRIALS), seed, DUET, [], INSTRUCTIONS)
     return Schedule(args.trials, seed, DUET if args.duet else INTERLEAVED, found[:2] if args.duet else found)
 
 
@@ -111,13 +115,18 @@ def stop_on_signal(sides: Sequence[Side]) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    def stop_all() -> None:
+        for side in sides:
+            side.stop()
+
     signal.signal(signal.SIGTERM, handler)
-    atexit.register(lambda: [s.stop() for s in sides])
+    atexit.register(stop_all)
 
 
 def page_arguments(args: argparse.Namespace) -> list[str]:
     found = ["--fail-slower", args.fail_slower] if args.fail_slower else []
-    return found + (["--min-effect", args.min_effect] if args.min_effect else [])
+    found += ["--min-effect", args.min_effect] if args.min_effect else []
+    return found + (["--selfcheck"] if args.selfcheck else [])
 
 
 def compare(args: argparse.Namespace) -> int:

@@ -30,12 +30,13 @@ def facts(side: Side) -> dict[str, Any]:
         return record.facts({k: found[k] for k in ("hostname", "python", "cpu_model", "torch_version") if k in found})
 
 
-def benchmark(case: Case, timed: Timed) -> dict[str, Any]:
+def benchmark(case: Case, timed: Timed, metric: str) -> dict[str, Any]:
     data = timed.seconds
     info = record.extra_info({
         **vars(case),
         "implementation": timed.implementation or None,
-        "timer": "perf_counter",
+        "samples": case.batch_size,
+        "timer": "callgrind instructions per call" if metric == ab.INSTRUCTIONS else "perf_counter",
         "passes": timed.trials,
         "stamps": timed.stamps,
     })  # fmt: skip
@@ -53,7 +54,7 @@ def notes(cases: dict[tuple[str, Case], str], label: str) -> list[dict[str, Any]
 
 def run_file(side: Side, matrix: Matrix, schedule: Schedule, started: float, wall: float) -> dict[str, Any]:
     timed = [
-        benchmark(c, matrix.timed[(side.label, c)])
+        benchmark(c, matrix.timed[(side.label, c)], schedule.metric)
         for c in matrix.cases
         if (side.label, c) in matrix.timed
         and matrix.timed[(side.label, c)].seconds
@@ -61,7 +62,8 @@ def run_file(side: Side, matrix: Matrix, schedule: Schedule, started: float, wal
     ]
     selection = {d: sorted({str(getattr(c, d)) for c in matrix.cases}) for d in DIMENSIONS}
     section = record.section({
-        "selection": selection, "skipped": notes(matrix.skipped, side.label), "failed": notes(matrix.failed, side.label),
+        "selection": selection, "skipped": notes(matrix.skipped, side.label),
+        "failed": notes(matrix.failed, side.label),
         "passes": schedule.trials, "seed": schedule.seed, "started": started, "wall_seconds": wall,
     })  # fmt: skip
     found = facts(side)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.ab.side import Side, SideError
-from core.ab import DUET
+from core.ab import DUET, INSTRUCTIONS, TIME
 from core.contract import Case, case_id
 
 # Seconds a side's turn at a case lasts at least (more rounds of a short phase; one of a long one). Short turns
@@ -85,6 +85,7 @@ class Schedule:
     seed: int
     mode: str
     cpu_groups: list[list[int]]  # the CPUs to take turns on (bench.affinity.groups); [] leaves it to the OS
+    metric: str = TIME
 
 
 def pin(side: Side, cpus: list[int]) -> None:
@@ -139,6 +140,20 @@ def duet_turn(
             record(matrix, side, case, trial, take(side, case, ident, rounds), started)
 
 
+COUNTED_CALLS = 3  # calls counted per turn: a count repeats, so a few calls give its figure
+
+
+def count_turn(sides: Sequence[Side], matrix: Matrix, case: Case, ident: int, trial: int, started: float) -> None:
+    """Both sides count the case's instructions at once: a count does not depend on what runs beside it."""
+    for side in sides:
+        try:
+            side.send({"op": "count", "id": ident, "calls": COUNTED_CALLS})
+        except SideError as err:
+            raise context(side, case, "while counting")(err) from None
+    for side in sides:
+        record(matrix, side, case, trial, take(side, case, ident, 1), started)
+
+
 def run(sides: Sequence[Side], matrix: Matrix, rounds: dict[Case, int], schedule: Schedule,
         progress: Callable[[int], None] = lambda t: None) -> float:  # fmt: skip
     """Every trial; returns time.time() when they began."""
@@ -157,7 +172,9 @@ def run(sides: Sequence[Side], matrix: Matrix, rounds: dict[Case, int], schedule
             rng.shuffle(order)
             if (order[0].label, case) in matrix.failed or (order[1].label, case) in matrix.failed:
                 continue
-            if schedule.mode == DUET:
+            if schedule.metric == INSTRUCTIONS:
+                count_turn(order, matrix, case, ident[case], trial, started)
+            elif schedule.mode == DUET:
                 duet_turn(order, matrix, case, ident[case], rounds[case], trial, started, groups)
             else:
                 turn(order, matrix, case, ident[case], rounds[case], trial, started)

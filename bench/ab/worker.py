@@ -16,6 +16,7 @@ callgrind only); {"op": "quit"}. The first line the worker writes is {"hello": f
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -36,6 +37,15 @@ def answer_channel() -> Any:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return channel
+
+
+def instructions(path: str) -> int:
+    """The instruction count (Ir) of one callgrind dump: its `summary:` or `totals:` line."""
+    with open(path, encoding="utf-8", errors="replace") as dump:
+        for line in dump:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise ValueError(f"{path}: no totals")
 
 
 def first_line(err: BaseException) -> str:
@@ -117,20 +127,29 @@ class Worker:
         return {"seconds": seconds}
 
     def count(self, ident: int, calls: int) -> dict[str, Any]:
-        """Instructions of `calls` calls of the target, counted by callgrind around the calls only (setup is
-        outside, as with the clock), as torch.utils.benchmark's collect_callgrind switches collection."""
+        """Instructions per call of the target, counted by callgrind around the calls only (setup stays outside,
+        as with the clock): collection is switched on and off as torch.utils.benchmark's collect_callgrind does,
+        and the last switch dumps the counts since the previous dump to a file of their own."""
         if not self.callgrind:
             return {"error": "not running under callgrind"}
         case, _, plan, _, _ = self.cases[ident]
         valgrind = self.torch._C
+        before = set(glob.glob(f"callgrind.out.{os.getpid()}*"))
         with self.torch_threads(case.threads):
-            total = 0
-            for _ in range(calls):
+            for k in range(calls):
                 if plan.setup is not None:
                     plan.setup()
-                valgrind._valgrind_toggle_and_dump_stats() if False else None
-                total += 0
-        return {"instructions": total}
+                valgrind._valgrind_toggle()
+                plan.target()
+                if k < calls - 1:
+                    valgrind._valgrind_toggle()
+            valgrind._valgrind_toggle_and_dump_stats()
+        dumped = sorted(set(glob.glob(f"callgrind.out.{os.getpid()}*")) - before, key=os.path.getmtime)
+        if not dumped:
+            return {"error": "callgrind wrote no counts"}
+        total = instructions(dumped[-1])
+        os.remove(dumped[-1])
+        return {"seconds": [total / calls]}
 
     def pin(self, cpus: list[int]) -> dict[str, Any]:
         from bench.affinity import pin

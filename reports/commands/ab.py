@@ -22,13 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "slower than the baseline by more than PCT (e.g. 10%%), naming the cases")  # fmt: skip
     parser.add_argument("--min-effect", type=percent, metavar="PCT", help="smallest change called a difference "
                         "(default: 2%% for times, 0.5%% for instructions)")  # fmt: skip
+    parser.add_argument("--selfcheck", action="store_true", help="the folder is an A/A: print what pairing tells apart")
     parser.add_argument(
         "--allow-incomplete", action="store_true", help="let the gate pass with a side that stopped early"
     )
 
 
 def main(args: argparse.Namespace) -> int:
-    from reports.ab import ab_comparison
+    from reports.ab import ab_comparison, selfcheck_lines
 
     path = Path(args.folder)
     found = ab_comparison(path, args.min_effect, args.fail_slower, args.allow_incomplete)
@@ -36,6 +37,9 @@ def main(args: argparse.Namespace) -> int:
     for note in found.notes:
         print(one_line(f"note: {note}"), file=sys.stderr)
     print(f"comparison: {found.out / 'compare.md'}")
+    if args.selfcheck:
+        for line in selfcheck_lines(found):
+            print(line)
     for line in found.failed:
         print(one_line(f"gate failed: {line}"), file=sys.stderr)
     return 1 if found.failed else 0

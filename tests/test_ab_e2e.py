@@ -1,0 +1,50 @@
+"""The A/B path end to end with the real worker on a tiny matrix (marked e2e: each starts two torch workers)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SLOW = REPO / "tests" / "perf" / "slow_step" / "slow.sh"
+pytestmark = pytest.mark.e2e
+
+
+def ab(out: Path, candidate: str, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "bench.ab", "--baseline", sys.executable, "--candidate", candidate]
+    argv += ["--batch-sizes", "1", "--threads", "1", "--trials", "6", "--seed", "1", "--out", str(out), *args]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+
+
+def verdicts(out: Path) -> list[str]:
+    lines = (out / "compare.csv").read_text().splitlines()
+    column = lines[0].split(",").index("verdict")
+    return [line.split(",")[column] for line in lines[1:]]
+
+
+def test_a_a_calls_nothing_and_compare_reads_the_sides(tmp_path: Path) -> None:
+    done = ab(tmp_path / "aa", sys.executable, "--phases", "forward", "--fail-slower", "10%")
+    assert done.returncode == 0, done.stderr
+    assert verdicts(tmp_path / "aa") == ["no significant difference"]
+    again = [sys.executable, "-m", "reports", "compare", str(tmp_path / "aa" / "baseline")]
+    again += [str(tmp_path / "aa" / "candidate"), "--out", str(tmp_path / "c"), "--fail-slower", "10%"]
+    assert subprocess.run(again, cwd=REPO, capture_output=True, timeout=120, check=False).returncode == 0
+
+
+def test_a_slower_step_is_called_slower(tmp_path: Path) -> None:
+    slow = f"env NETBENCH_SLOW_STEP_US=100 {SLOW} {sys.executable}"
+    done = ab(tmp_path / "ab", slow, "--phases", "step,forward", "--optimizers", "sgd", "--fail-slower", "10%")
+    assert done.returncode == 1, done.stderr  # the gate: SGD's step at batch 1 (~90 us) doubled
+    assert sorted(verdicts(tmp_path / "ab")) == ["no significant difference", "slower"]
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed (apt-get install valgrind)")
+def test_instructions_are_counted_and_repeat(tmp_path: Path) -> None:
+    done = ab(tmp_path / "n", sys.executable, "--phases", "loss", "--metric", "instructions")
+    assert done.returncode == 0, done.stderr
+    assert verdicts(tmp_path / "n") == ["no significant difference"]

@@ -6,6 +6,7 @@ reports share without importing torch.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,12 +14,14 @@ from typing import Any
 
 import torch
 
+from bench.launcher import parse_nodes
 from bench.model import ModelError, facts, parse_models
 from bench.options import OptionError, parse_choices, parse_positive_ints
 from bench.variant import variant_for
 from core.contract import (
     DEFAULT_MODEL,
     DEVICES,
+    DISTRIBUTED_PHASES,
     EAGER,
     LOSSES,
     NONE,
@@ -44,9 +47,12 @@ CASE_OPTIONS = {
     "--batch-sizes": "positive integers (default: 1,16,64,256)",
     "--optimizers": "sgd, adam, manual, their -forloop/-foreach/-fused variants "
     "(manual: -foreach), or all (default: sgd,adam,manual)",
-    "--phases": "forward, loss, backward, zero_grad, step, train_step (default: all)",
+    "--phases": "forward, loss, backward, zero_grad, step, train_step; with --nproc-per-node above 1 also "
+    "backward_no_sync (default: all)",
     "--loss": "the Net's loss: mse, cross_entropy (default: mse); other models bring their own",
     "--threads": "torch intra-op thread counts, at most the logical cores (default: torch's own)",
+    "--nproc-per-node": "ranks per node, as torchrun's option: the matrix runs at each, under DistributedDataParallel "
+    "above 1 (default: 1, one plain process; docs/distributed.md)",
     "--variants": "eager, compile, channels_last, compile+channels_last, bf16; CUDA only: fp16, cudagraphs, "
     "compile-max-autotune, compile-reduce-overhead; or all (default: eager)",
 }
@@ -64,6 +70,29 @@ def logical_cores() -> int:
     return os.cpu_count() or 1
 
 
+def parse_phases(text: str | None, distributed: bool) -> tuple[str, ...]:
+    """--phases; by default every phase the run's world sizes have (backward_no_sync only above one rank)."""
+    chosen = PHASES if text is None else parse_choices("--phases", text, PHASES)
+    if distributed:
+        return chosen
+    named = [p for p in chosen if p in DISTRIBUTED_PHASES and text is not None and p in text.split(",")]
+    if named:
+        raise OptionError(f"--phases: {named[0]} exists only under DDP, with --nproc-per-node above 1")
+    return tuple(p for p in chosen if p not in DISTRIBUTED_PHASES)  # `all` without them
+
+
+def check_ranks_fit(nprocs: tuple[int, ...], threads: tuple[int, ...], threads_given: bool) -> None:
+    """Every rank of a node runs at once, each with its threads: more threads than the machine's logical cores
+    would time the machine's scheduler. Refused before anything starts, as --threads alone is."""
+    most, cores = max(nprocs) * max(threads), logical_cores()
+    if most > cores:
+        chosen = f"--threads {max(threads)}" if threads_given else f"{max(threads)} thread a rank"
+        raise OptionError(
+            f"--nproc-per-node: {max(nprocs)} ranks x {chosen} is {most} threads, more than the {cores} logical "
+            f"cores of this machine (at most --threads {max(1, cores // max(nprocs))} at {max(nprocs)} ranks)"
+        )
+
+
 @dataclass(frozen=True)
 class Selection:
     """What the user asked for on the command line, validated."""
@@ -76,11 +105,27 @@ class Selection:
     threads: tuple[int, ...]
     variants: tuple[str, ...] = (EAGER,)
     models: tuple[str, ...] = (DEFAULT_MODEL,)
+    nproc_per_node: tuple[int, ...] = (1,)
+    nodes: int = 1
+
+    @property
+    def world_sizes(self) -> tuple[int, ...]:
+        """Ranks in all: each --nproc-per-node on every node."""
+        return tuple(n * self.nodes for n in self.nproc_per_node)
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_sizes != (1,)
+
+    def as_record(self) -> dict[str, list[object]]:
+        """The selection as the result file keeps it (core.record's `selection`: lists)."""
+        return {k: list(v) if isinstance(v, tuple) else [v] for k, v in vars(self).items()}
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> Selection:
         """Parse from parsed options, `get` mapping a dest name (batch_sizes) to its value."""
-        names = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads", "variants", "model")
+        names: tuple[str, ...] = ("device", "batch_sizes", "optimizers", "phases", "loss", "threads", "variants")
+        names += ("model", "nproc_per_node", "nnodes")
         return cls.parse(**{n: get(n) for n in names}, quick=bool(get("quick")))
 
     @classmethod
@@ -94,8 +139,12 @@ class Selection:
         threads: str | None = None,
         variants: str | None = None,
         model: str | None = None,
+        nproc_per_node: str | None = None,
+        nnodes: str | None = None,
         quick: bool = False,
     ) -> Selection:
+        nprocs = parse_positive_ints("--nproc-per-node", nproc_per_node, logical_cores()) if nproc_per_node else (1,)
+        nodes = parse_nodes(nnodes)
         selection = cls(
             devices=parse_choices("--device", device, DEVICES) if device is not None else present_devices(),
             batch_sizes=parse_positive_ints("--batch-sizes", batch_sizes)
@@ -104,14 +153,17 @@ class Selection:
             optimizers=parse_choices("--optimizers", optimizers, tuple(OPTIMIZERS))
             if optimizers is not None
             else (QUICK_OPTIMIZERS if quick else DEFAULT_OPTIMIZERS),
-            phases=parse_choices("--phases", phases, PHASES) if phases is not None else PHASES,
+            phases=parse_phases(phases, distributed=max(nprocs) * nodes > 1),
             losses=parse_choices("--loss", loss, LOSSES) if loss is not None else ("mse",),
             threads=parse_positive_ints("--threads", threads, logical_cores())
             if threads is not None
-            else (torch.get_num_threads(),),
+            else (max(1, torch.get_num_threads() // max(nprocs)),),
             variants=parse_choices("--variants", variants, VARIANTS) if variants is not None else (EAGER,),
             models=parse_models(model),
+            nproc_per_node=nprocs,
+            nodes=nodes,
         )
+        check_ranks_fit(nprocs, selection.threads, threads is not None)
         selection.check_models(loss_chosen=loss is not None)
         if DEFAULT_MODEL in selection.models:
             for device in selection.devices:
@@ -138,29 +190,21 @@ class Selection:
         return self.losses if model == DEFAULT_MODEL else (facts(model).loss,)
 
     def cases(self) -> list[Case]:
-        """The matrix, with dimensions a phase does not use collapsed to NONE, and variants that do not change
-        a phase collapsed to eager."""
+        """The matrix, with dimensions a phase does not use collapsed to NONE, variants that do not change a
+        phase collapsed to eager, and the distributed phases at world sizes above 1 only."""
         seen: dict[Case, None] = {}
-        for model in self.models:
-            for device in self.devices:
-                for threads in self.threads:
-                    for variant in self.variants:
-                        for batch_size in self.batch_sizes:
-                            for phase in self.phases:
-                                seen.update(
-                                    dict.fromkeys(self.phase_cases(model, device, threads, variant, batch_size, phase))
-                                )
+        grid = itertools.product(
+            self.models, self.world_sizes, self.devices, self.threads, self.variants, self.batch_sizes, self.phases
+        )
+        for model, world_size, device, threads, variant, batch_size, phase in grid:
+            if world_size == 1 and phase in DISTRIBUTED_PHASES:
+                continue
+            runs = variant_for(variant, phase)
+            for optimizer in self.optimizers if phase in USES_OPTIMIZER else (NONE,):
+                for loss in self.losses_of(model) if phase in USES_LOSS else (NONE,):
+                    case = Case(device, batch_size, optimizer, phase, loss, threads, runs, model, world_size)
+                    seen[case] = None
         return list(seen)
-
-    def phase_cases(
-        self, model: str, device: str, threads: int, variant: str, batch_size: int, phase: str
-    ) -> list[Case]:
-        runs = variant_for(variant, phase)
-        return [
-            Case(device, batch_size, optimizer, phase, loss, threads, runs, model)
-            for optimizer in (self.optimizers if phase in USES_OPTIMIZER else (NONE,))
-            for loss in (self.losses_of(model) if phase in USES_LOSS else (NONE,))
-        ]
 
 
 # The Net's memory a train step allocates per sample, measured with the profiler's replay (tests/fixtures): 0.35 MB

@@ -75,7 +75,8 @@ def first_call(case: Case) -> FirstCall:
     Net is compiled, so the optimizer and the loss are any that every device has."""
     clock = clock_for(case.device)
     with torch_threads(case.threads), compile_room():
-        workload = Workload(replace(case, phase="train_step", optimizer="sgd", loss="mse"))
+        # A fresh process has no ranks: the cold start of a distributed case is its model's, compiled alone.
+        workload = Workload(replace(case, phase="train_step", optimizer="sgd", loss="mse", world_size=1))
         start = clock()
         workload.train_step()
         first = clock() - start

@@ -13,6 +13,7 @@ from bench.plugin import (  # noqa: F401 - pytest finds hooks and fixtures by na
     pytest_generate_tests,
     pytest_netbench_mark_incomplete,
     pytest_runtest_makereport,
+    pytest_runtestloop,
     pytest_sessionfinish,
     pytest_terminal_summary,
     pytest_unconfigure,

@@ -152,11 +152,11 @@ def parse_models(text: str | None) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def seeded(device: str) -> Iterator[None]:
+def seeded(device: str, seed: int = SEED) -> Iterator[None]:
     """A fixed seed inside, the caller's random state (CPU and the device's) restored after."""
     devices = [torch.cuda.current_device()] if device.startswith("cuda") and torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(SEED)
+        torch.manual_seed(seed)
         yield
 
 
@@ -195,9 +195,10 @@ def checked_model(name: str, made: Any) -> Model:
     return model
 
 
-def batch_of(model: Model, name: str, batch_size: int, device: str) -> Batch:
-    """make_batch's batch, made seeded on the device; ModelError when it is not (inputs, target)."""
-    with seeded(device):
+def batch_of(model: Model, name: str, batch_size: int, device: str, rank: int = 0) -> Batch:
+    """make_batch's batch, made seeded on the device (each rank of a DDP case its own, as a data loader would
+    give it); ModelError when it is not (inputs, target)."""
+    with seeded(device, SEED + rank):
         try:
             made = model.make_batch(batch_size, device)
         except Exception as err:
@@ -226,8 +227,8 @@ class Built:
     module: nn.Module
     loss_fn: LossFn
 
-    def batch(self, batch_size: int, device: str) -> Batch:
-        return batch_of(self.model, self.name, batch_size, device)
+    def batch(self, batch_size: int, device: str, rank: int = 0) -> Batch:
+        return batch_of(self.model, self.name, batch_size, device, rank)
 
 
 def build(name: str, loss: str, device: str) -> Built:

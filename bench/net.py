@@ -52,9 +52,9 @@ class Batch:
     target: torch.Tensor
 
 
-def make_batch(batch_size: int, loss: str, device: str) -> Batch:
+def make_batch(batch_size: int, loss: str, device: str, seed: int = SEED) -> Batch:
     """Random inputs with a fixed seed and the target the loss expects."""
-    gen = torch.Generator().manual_seed(SEED)
+    gen = torch.Generator().manual_seed(seed)
     inputs = torch.randn(batch_size, *IN_SHAPE, generator=gen)
     if loss == "mse":
         # The source's target: arange(1, 11), one row per sample.
@@ -72,7 +72,7 @@ def net_model(loss: str) -> Model:
     """The Net as a model spec: its batch and loss follow the loss dimension (mse or cross_entropy)."""
 
     def batch(batch_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-        made = make_batch(batch_size, loss, device)
+        made = make_batch(batch_size, loss, device, torch.initial_seed())  # bench.model seeds each rank's own
         return made.inputs, made.target
 
     described = (

@@ -17,6 +17,7 @@ import pytest
 from packaging.version import Version
 
 from bench.case import add_case_options
+from bench.launcher import add_launch_options
 from bench.options import OptionError
 from bench.session import (
     MAX_PASSES_FACTOR,
@@ -33,6 +34,7 @@ SESSION = pytest.StashKey[RunSession]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("netbench", "netbench case selection")
     add_case_options(group.addoption)
+    add_launch_options(group.addoption)
     group.addoption("--passes", help=f"interleaved passes over the matrix (default: {PASSES}, --quick: {QUICK_PASSES})")
     group.addoption("--seed", help="seed of the pass order (default: a new one each run, recorded in the results)")
     group.addoption(
@@ -99,6 +101,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     run.begin(session)
 
 
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """A distributed run's first process times nothing: it launches the ranks (bench.launcher), whose rank 0
+    writes the run, and ends with their status."""
+    run = session.config.stash[SESSION]
+    if run.launch is None:
+        return None
+    status = run.run_launcher()
+    if status:
+        session.testsfailed = status  # pytest's status is TESTS_FAILED when any failed
+        session.shouldfail = "a rank failed" if status != 1 else False
+    return True
+
+
 @pytest.fixture(scope="session")
 def netbench(pytestconfig: pytest.Config) -> RunSession:
     """The run (bench/test_phases.py times each pass of a case through it)."""
@@ -149,6 +164,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run = run_of(session.config)
     if run is not None:
         run.finish()
+        session.exitstatus = run.rank_status(session.exitstatus)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables: the run ends with the report's path

@@ -329,7 +329,7 @@ def run(
         {
             "allocator": allocator,
             "schedule": {"wait": WAIT, "warmup": WARMUP, "active": ACTIVE},
-            "selection": {k: list(v) for k, v in vars(selection).items()},
+            "selection": selection.as_record(),
             "models": [facts(name).as_record() for name in selection.models],
             "profiled": profiles.profiled,
             "skipped": profiles.skipped,

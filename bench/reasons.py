@@ -47,10 +47,11 @@ def cannot_run(case: Case) -> str | None:
     return absent_reason(case.device) or unsupported_reason(case.variant, case.device, case.optimizer, four_d)
 
 
-def workload_for(case: Case) -> Workload | str:
-    """The case's workload, or the reason it cannot be built (an optimizer implementation the device lacks)."""
+def workload_for(case: Case, group: object = None) -> Workload | str:
+    """The case's workload, or the reason it cannot be built (an optimizer implementation the device lacks).
+    `group`: the process group of its ranks, at a world size above 1."""
     try:
-        return Workload(case)
+        return Workload(case, group)
     except UnsupportedOptimizer as err:
         return f"{case.optimizer} on {case.device}: {err}"
 

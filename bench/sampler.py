@@ -24,6 +24,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.affinity import Placement
 from bench.compile_cost import CompileCosts, CompileFailed, watching_graphs
+from bench.distributed import Ranks, slowest
 from bench.memory import phase_memory, state_bytes
 from bench.model import facts
 from bench.reasons import Failure, Skip, Verdict, absent_reason, cannot_run, does_not_fit, out_of_memory, workload_for
@@ -79,6 +80,7 @@ class CaseState:
     done: bool = False
     compile_info: dict[str, Any] = field(default_factory=dict)  # compiled variants: bench.compile_cost
     recompiles: int = 0  # Dynamo graphs compiled while the case was timed: its figure includes them
+    rank_seconds: list[list[float]] = field(default_factory=list)  # world size above 1: each rank's rounds
 
     def seconds(self) -> np.ndarray:
         return np.asarray(self.primary.stats.data if self.primary is not None else [], dtype=float)
@@ -126,11 +128,29 @@ class Sampler:
         self.dropped: set[Case] = set()  # skipped or failed: not tried again in later passes
         self.compiles = CompileCosts()
         self.placement = Placement()
+        self.ranks: Ranks | None = None  # a distributed run's (bench.distributed): set when the run begins
+
+    def together(self, case: Case) -> bool:
+        """Whether the case runs on several ranks, which must then agree on everything they decide."""
+        return self.ranks is not None and case.world_size > 1
+
+    def agreed(self, case: Case, reason: str | None) -> str | None:
+        """The first reason any of the case's ranks has (named by rank), or None when none has one."""
+        if not self.together(case):
+            return reason
+        assert self.ranks is not None
+        reasons = self.ranks.gather(case.world_size, reason)
+        members = self.ranks.members(case.world_size)
+        found = next(((rank, why) for rank, why in zip(members, reasons, strict=True) if why is not None), None)
+        if found is None:
+            return None
+        rank, why = found
+        return why if rank == self.ranks.rank else f"rank {rank}: {why}"
 
     def prepare(self, case: Case, clock: Callable[[], float]) -> CaseState | Verdict:
         """The case's state, or why it has none; a compiled variant's shape is compiled here (once per run,
         from the warm cache its measured cold start left), so that no round includes compiling."""
-        reason = cannot_run(case)
+        reason = self.agreed(case, cannot_run(case))
         if reason is not None:
             return Skip(reason)
         if parse(case.variant).compile_mode is None:
@@ -145,17 +165,29 @@ class Sampler:
         return state
 
     def prepare_workload(self, case: Case, clock: Callable[[], float]) -> CaseState | Verdict:
+        found = self.built(case)
+        if isinstance(found, Workload):
+            found.warm_up()
+            found = not_finite(found, "after warm-up") or found
+        mine = None if isinstance(found, Workload) else found
+        theirs = self.agreed(case, mine.reason if mine is not None else None)  # every rank of the case asks
+        if mine is not None:
+            return mine
+        if theirs is not None:
+            return Failure(theirs)
+        assert isinstance(found, Workload)
+        return self.calibrated(case, found, clock)
+
+    def built(self, case: Case) -> Workload | Verdict:
+        group = self.ranks.group(case.world_size, case.device) if self.together(case) and self.ranks else None
         try:
-            workload = workload_for(case)
+            workload = workload_for(case, group)
         except torch.cuda.OutOfMemoryError as err:  # the model itself (or its batch) does not fit: the run goes on
             torch.cuda.empty_cache()
             return Failure(does_not_fit(case, err))
-        if isinstance(workload, str):
-            return Skip(workload)
-        workload.warm_up()
-        failure = not_finite(workload, "after warm-up")
-        if failure is not None:
-            return failure
+        return Skip(workload) if isinstance(workload, str) else workload
+
+    def calibrated(self, case: Case, workload: Workload, clock: Callable[[], float]) -> CaseState:
         plan = workload.plan(case.phase)
         memory_key = replace(case, threads=0)
         profiled = 0.0
@@ -163,7 +195,13 @@ class Sampler:
             # The profiled round is also the plan's first, warming round.
             peak, method, profiled = phase_memory(plan, case.device)
             self.memory[memory_key] = (peak, method)
-        if profiled > LONG_ROUND:
+        if self.together(case):
+            assert self.ranks is not None
+            # One call per round, each after a barrier (pedantic's setup), and a round as long as the slowest
+            # rank's: every rank must run as many rounds, and decide so from the same figures.
+            round_seconds = max(self.ranks.gather(case.world_size, time_once(plan.run_round, clock)))
+            iterations = 1
+        elif profiled > LONG_ROUND:
             # One call per round, a round or two per pass, whatever its exact length: the profiled round
             # (the target alone; the profiler adds a little per operation) tells enough.
             iterations, round_seconds = 1, profiled
@@ -202,6 +240,8 @@ class Sampler:
 
     def setup(self, state: CaseState) -> Callable[[], object] | None:
         plan, reference = state.plan, state.reference
+        if self.together(state.workload.case):
+            return self.started_together(state)
         if reference is None:
             return plan.setup
 
@@ -211,6 +251,18 @@ class Sampler:
                 plan.setup()
 
         return alternate
+
+    def started_together(self, state: CaseState) -> Callable[[], object]:
+        """The round's setup, then a barrier of the case's ranks: their rounds start together."""
+        ranks, world_size, setup = self.ranks, state.workload.case.world_size, state.plan.setup
+        assert ranks is not None
+
+        def together() -> None:
+            if setup is not None:
+                setup()
+            ranks.barrier(world_size)
+
+        return together
 
     def run_pass(self, benchmark: BenchmarkFixture, case: Case, index: int, clock: RecordingClock) -> Verdict | None:
         """One pass of the case; None when it ran (or sat the pass out), else why it cannot be timed."""
@@ -273,6 +325,9 @@ class Sampler:
         if meta is None:  # --benchmark-disable: the target ran once, untimed
             return
         data = list(meta.stats.data)
+        if self.together(state.workload.case):
+            data = self.slowest_rounds(state, data)
+            meta.stats.data[:] = data
         ends = readings[1::2] if len(readings) == 2 * len(data) else [time.perf_counter()] * len(data)
         state.passes += [index] * len(data)
         state.stamps += [round(end - self.start, 6) for end in ends]
@@ -283,6 +338,8 @@ class Sampler:
             meta.stats.data.clear()
             benchmark.has_error = True  # pytest-benchmark leaves this pass's now empty entry out
         added: dict[str, Any] = {"passes": state.passes, "stamps": state.stamps}
+        if state.rank_seconds:
+            added["rank_seconds"] = state.rank_seconds
         if state.reference is not None:
             added["reference_median"] = state.reference.median()
             rounds = state.primary.stats.data
@@ -290,6 +347,17 @@ class Sampler:
                 pairs = [mine / theirs for mine, theirs in zip(rounds, state.reference.times, strict=True)]
                 added["reference_ratio"] = statistics.median(pairs)
         state.primary.extra_info.update(record.extra_info(added, partial=True))
+
+    def slowest_rounds(self, state: CaseState, data: list[float]) -> list[float]:
+        """Each round of the pass as the slowest of the case's ranks timed it (every rank keeps the same figures,
+        so that they decide alike); each rank's own rounds are kept beside them."""
+        assert self.ranks is not None
+        per_rank = self.ranks.gather(state.workload.case.world_size, data)
+        if not state.rank_seconds:
+            state.rank_seconds = [[] for _ in per_rank]
+        for kept, rounds in zip(state.rank_seconds, per_rank, strict=True):
+            kept += [round(x, 9) for x in rounds]
+        return slowest(per_rank)
 
     def note_recompiles(self, state: CaseState, graphs: int) -> None:
         """A compiled case that compiled again while timed is flagged: its rounds include compile time."""

@@ -9,6 +9,7 @@ it into a skip or a failure. The report is built by `python -m reports build` (b
 from __future__ import annotations
 
 import importlib.util
+import os
 import random
 import time
 from typing import Any, Protocol
@@ -18,18 +19,20 @@ import pytest
 import pytest_benchmark.plugin
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench.affinity import Placement
+from bench.affinity import Placement, available
 from bench.allocator import pin_heap
 from bench.canary import Canary
 from bench.case import Selection
+from bench.distributed import RankFailure, Ranks, allreduce_probe, cpu_share, launched, place
 from bench.interruption import Handler, Interruption, restore
+from bench.launcher import Launch, launch, note_failure
 from bench.machine import collect_noise, cpu_summary, machine_facts
 from bench.model import facts
 from bench.neighbours import Neighbours
 from bench.options import OptionError, given, parse_int, parse_percentage, parse_seconds, shown
 from bench.peak import peak_of, probe_gflops
 from bench.publication import build_report, publish_latest
-from bench.reasons import Verdict
+from bench.reasons import Failure, Verdict
 from bench.results import PendingJson, check_json_path, check_results_root, write_json
 from bench.sampler import Budget, Sampler
 from bench.timer import RecordingClock, torch_threads
@@ -122,6 +125,12 @@ def check_pytest_benchmark(config: pytest.Config) -> None:
         raise OptionError("--crosscheck compares timed rounds, and --benchmark-disable times none: drop one of the two")
 
 
+def check_distributed(config: pytest.Config) -> None:
+    """What a distributed run cannot do, refused before the ranks start."""
+    if config.getoption("crosscheck"):
+        raise OptionError("--crosscheck times one process against torch's Timer; drop it with --nproc-per-node")
+
+
 def check_report_packages(config: pytest.Config) -> None:
     """The report's packages are importable, unless --no-report: found missing after the last case, every
     figure would end in an ImportError."""
@@ -196,6 +205,12 @@ class RunSession:
         self.no_figures = False  # saved by netbench, with no figure (every case skipped or failed)
         self.report_error: str | None = None
         self.save_error: str | None = None  # why the JSON could not be written (a full disk)
+        # A distributed run: in the process the user started, how to launch the ranks (it times nothing itself);
+        # in each rank, its place among them (bench.distributed).
+        self.launch: Launch | None = None
+        self.ranks: Ranks | None = None
+        self.session: pytest.Session | None = None
+        self.distributed: dict[str, Any] = {}
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSession:
@@ -213,6 +228,17 @@ class RunSession:
             check_json_path(opt("benchmark_json"))
         check_report_packages(config)
         run = cls(config, selection, seed, run_budget)
+        launch_options = Launch.parse(
+            max(selection.nproc_per_node), opt("nnodes"), opt("node_rank"), opt("rdzv_endpoint"), opt("rdzv_id")
+        )
+        if selection.distributed:
+            check_distributed(config)
+            if not launched():  # this process starts the ranks; rank 0 writes the run
+                run.launch = launch_options
+                return run
+            if int(os.environ.get("RANK", "0")) != 0:
+                config.option.benchmark_json = None  # rank 0 writes the run; the others only time
+                return run
         if opt("benchmark_json") is None:
             # pytest-benchmark writes its JSON through this; the run folder is claimed only then.
             config.option.benchmark_json = run.pending = PendingJson(root)
@@ -273,8 +299,15 @@ class RunSession:
     def begin(self, session: pytest.Session) -> None:
         """Before the first case is timed: the heap, the machine's noise and neighbours, the canary, and
         Ctrl-C. Nothing when no case was collected."""
-        if not any(case_of(item) for item in session.items):
+        if self.launch is not None or not any(case_of(item) for item in session.items):
             return
+        self.session = session
+        if launched():
+            self.join_ranks()
+            if self.ranks is not None and self.ranks.rank != 0:  # the noise, canary and neighbours are rank 0's
+                self.interruption = Interruption(gently=lambda reason: stop_after_case(session, reason))
+                self.handlers = self.interruption.install()
+                return
         self.allocator = pin_heap()
         # Taken before the benchmarks load the machine themselves.
         self.neighbours = Neighbours()
@@ -287,6 +320,29 @@ class RunSession:
         self.canary = Canary(self.start)
         self.interruption = Interruption(gently=lambda reason: stop_after_case(session, reason))
         self.handlers = self.interruption.install()
+
+    def join_ranks(self) -> None:
+        """Join the other ranks: each keeps to its share of the node's CPUs, says where it is, and the
+        interconnect is probed at every world size over the gradients' size (bench.distributed)."""
+        ranks = self.ranks = Ranks.join(self.selection.world_sizes, "cuda" in self.selection.devices)
+        self.sampler.ranks = ranks
+        cpus = cpu_share(available(), ranks.local_rank, ranks.local_world)
+        self.sampler.placement = Placement(cpus=cpus)
+        if ranks.rank != 0:
+            self.sampler.peak = lambda device, threads: 0.0  # rank 0 probes the peak; the others wait
+        places = ranks.everyone(place(ranks, cpus, "cuda" if "cuda" in self.selection.devices else "cpu"))
+        elements = max(facts(model).parameters for model in self.selection.models)
+        probes = []
+        for world_size in self.selection.world_sizes:
+            for device in self.selection.devices:
+                probes.append(allreduce_probe(ranks, world_size, elements, device))
+        self.distributed = {
+            "nodes": ranks.nodes,
+            "nproc_per_node": ranks.local_world,
+            "backend": "gloo" + (", nccl" if ranks.cuda_groups else ""),
+            "ranks": places,
+            "allreduce": [p for p in probes if p is not None],
+        }
 
     def warn(self, warnings: list[str]) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -301,8 +357,32 @@ class RunSession:
         self.sampler.placement.place(index, case.threads)  # this pass's CPUs (bench.affinity), the canary's too
         if self.canary is not None and self.canary.due():  # between cases, all through the run
             self.canary.sample()
-        with torch_threads(case.threads):
-            return self.sampler.run_pass(benchmark, case, index, self.clocks[case.device])
+        if self.ranks is None:
+            with torch_threads(case.threads):
+                return self.sampler.run_pass(benchmark, case, index, self.clocks[case.device])
+        try:
+            verdict = None
+            if self.ranks.takes_part(case.world_size):
+                with torch_threads(case.threads):
+                    verdict = self.sampler.run_pass(benchmark, case, index, self.clocks[case.device])
+            self.ranks.meet()  # every rank, after every item: a rank that sat the case out waits here
+            return verdict
+        except RankFailure as err:
+            return self.rank_failed(str(err))
+
+    def rank_failed(self, reason: str) -> Verdict:
+        """Another rank died or hangs: this one stops after the case, and the run is saved as incomplete."""
+        assert self.ranks is not None
+        note_failure(self.ranks.rank, reason)
+        self.interrupted = f"stopped early: {reason}"
+        if self.session is not None:
+            stop_after_case(self.session, reason)
+        return Failure(reason)
+
+    def run_launcher(self) -> int:
+        """The process the user started, of a distributed run: the ranks' status (bench.launcher)."""
+        assert self.launch is not None
+        return launch(self.launch, list(self.config.invocation_params.args), self.seed)
 
     def peak(self, device: str, threads: int) -> float:
         """The device's measured fp32 peak at a thread count, probed once per run and kept in machine_info."""
@@ -361,8 +441,9 @@ class RunSession:
         return record.section(
             {
                 "schema": SCHEMA_VERSION,
-                "selection": {k: list(v) for k, v in vars(self.selection).items()},
+                "selection": self.selection.as_record(),
                 "models": [facts(name).as_record() for name in self.selection.models],
+                "distributed": self.distributed or None,
                 "skipped": list(self.skipped.values()),
                 "failed": list(self.failed.values()),
                 "passes": budget.passes,
@@ -439,11 +520,20 @@ class RunSession:
             self.report_error = build_report(run_dir)
 
     def close(self) -> None:
-        """Ctrl-C and SIGTERM go back to whoever handled them before the run."""
+        """Ctrl-C and SIGTERM go back to whoever handled them before the run; a rank leaves the others."""
         if self.interruption is not None:
             self.interruption.settle()
         restore(self.handlers)
         self.handlers = {}
+        if self.ranks is not None:
+            self.ranks.close()
+
+    def rank_status(self, exitstatus: int) -> int:
+        """A rank other than 0 ends with 0 when it ran to the end, whatever failed: rank 0 reports the cases,
+        and a rank ending in failure before it would make the launcher stop rank 0 while it saves the run."""
+        if self.ranks is None or self.ranks.rank == 0 or self.interrupted is not None:
+            return exitstatus
+        return 0 if exitstatus == pytest.ExitCode.TESTS_FAILED else exitstatus
 
     def summarize(self, terminal: Terminal) -> None:
         """The closing lines, after pytest-benchmark's tables: the run ends with the report's path."""

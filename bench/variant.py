@@ -143,11 +143,13 @@ class Variant:
             # The scaler makes its scale on its first scale(); the step phase steps without a backward of its own.
             self.scaler.scale(torch.ones((), device=device))
 
-    def model(self, net: nn.Module) -> nn.Module:
-        """The Net as the variant runs it. Its parameters stay the Net's, so optimizers built on it
-        step the same tensors (torch.compile's module shares them)."""
+    def model(self, net: nn.Module, wrap: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
+        """The model as the variant runs it, `wrap`ped (DDP) inside any compile. Its parameters stay the
+        model's, so optimizers built on it step the same tensors (torch.compile's module shares them)."""
         if self.spec.channels_last:
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if wrap is not None:
+            net = wrap(net)
         if self.spec.compile_mode is not None:
             return torch.compile(net, mode=self.spec.compile_mode, dynamic=False)  # type: ignore[return-value]
         return net

@@ -42,7 +42,8 @@ class Plan:
 
 
 class Workload:
-    def __init__(self, case: Case) -> None:
+    def __init__(self, case: Case, group: object = None) -> None:
+        """`group`: the process group of the case's ranks, at a world size above 1 (bench.distributed)."""
         self.case = case
         self.variant = Variant(case.variant, case.device)
         # Phases that ignore the loss (NONE) still need one to build gradients; a model other than the Net
@@ -51,8 +52,8 @@ class Workload:
         self.net = built.module
         # The model as the variant runs it (compiled, channels_last); self.net keeps the plain module, whose
         # parameters it shares, for untimed work of other shapes (one sample's gradients, the finite check).
-        self.model = self.variant.model(self.net)
-        batch = built.batch(case.batch_size, case.device)
+        self.model = self.variant.model(self.net, wrap=ddp_wrapper(case, group))
+        batch = built.batch(case.batch_size, case.device, rank_in(group))
         self.batch = replace(batch, inputs=self.variant.inputs(batch.inputs))
         self.loss_fn = built.loss_fn
         # Optimizer-free phases get plain SGD, only to have a zero_grad/step to warm up with.
@@ -169,6 +170,19 @@ class Workload:
 
         return Plan(self.step, setup)
 
+    def _plan_backward_no_sync(self) -> Plan:
+        # DDP decides at forward whether the backward will all-reduce: the graph is built under no_sync().
+        graph: list[torch.Tensor] = []
+        ddp = getattr(self.model, "_orig_mod", self.model)  # torch.compile's module keeps DDP's as _orig_mod
+        no_sync: Callable[[], AbstractContextManager[object]] = ddp.no_sync  # type: ignore[assignment]
+
+        def setup() -> None:
+            self.optimizer.zero_grad(set_to_none=True)
+            with no_sync():
+                graph[:] = [self.compute_loss()]
+
+        return Plan(lambda: self.backward(graph[0]), setup)
+
     def _plan_train_step(self) -> Plan:
         return Plan(capture(self.train_step) if self.variant.spec.cudagraphs else self.train_step, carries_weights=True)
 
@@ -215,13 +229,41 @@ def count_flops(plan: Plan) -> int:
     return int(counter.get_total_flops())
 
 
+def rank_in(group: object) -> int:
+    """This process's rank in the case's group (0 without one)."""
+    if group is None:
+        return 0
+    import torch.distributed as dist
+
+    return int(dist.get_rank(group))  # type: ignore[arg-type]
+
+
+def ddp_wrapper(case: Case, group: object) -> Callable[[torch.nn.Module], torch.nn.Module] | None:
+    """At a world size above 1, how the model is wrapped: DistributedDataParallel over the case's ranks (inside
+    torch.compile, which then splits its graph at DDP's buckets); None runs the plain model."""
+    if case.world_size == 1:
+        return None
+    if group is None:
+        raise ValueError(f"{case.id}: world size {case.world_size} needs the ranks' process group")
+    from torch.nn.parallel import DistributedDataParallel
+
+    def wrap(module: torch.nn.Module) -> torch.nn.Module:
+        ids = [torch.cuda.current_device()] if case.device == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids, process_group=group)  # type: ignore[arg-type]
+
+    return wrap
+
+
 def flops_per_sample(case: Case) -> int:
     """FLOPs of one sample of the case's phase. Convolutions, matmuls and attention scale exactly with the
     batch, so one count at batch FLOP_BATCH on the CPU serves every batch size, device and thread count; and
     every variant, which does the same arithmetic in another layout, dtype or fused code. The optimizers do
     neither, so one count also serves every optimizer (the count runs with SGD)."""
     optimizer = "sgd" if case.optimizer != NONE else NONE
+    # Each rank does the arithmetic of one process (counted per rank); without DDP, no_sync's backward is backward.
+    phase = "backward" if case.phase == "backward_no_sync" else case.phase
     one = replace(case, device="cpu", batch_size=FLOP_BATCH, threads=1, variant="eager", optimizer=optimizer)
+    one = replace(one, phase=phase, world_size=1)
     return flops_at_small_batch(one) // FLOP_BATCH
 
 

@@ -32,6 +32,7 @@ class Phase:
     uses_loss: bool = False
     counted: bool = False  # FlopCounterMode counts its work (convolutions, matmuls): a GFLOP/s figure applies
     part: bool = True  # one of the train step's parts (the profiler labels it, the breakdown plots it)
+    distributed: bool = False  # exists only at a world size above 1 (under DistributedDataParallel)
 
 
 # In the order the report lists them.
@@ -44,6 +45,9 @@ PHASE = {
         Phase("zero_grad", uses_optimizer=True),
         Phase("step", uses_optimizer=True),
         Phase("train_step", uses_optimizer=True, uses_loss=True, counted=True, part=False),
+        # backward under DDP's no_sync(): the same backward without the gradients' all-reduce. backward minus
+        # this is the communication that overlap does not hide (bench.distributed).
+        Phase("backward_no_sync", uses_loss=True, counted=True, part=False, distributed=True),
     )
 }
 PHASES = tuple(PHASE)
@@ -54,6 +58,8 @@ assert set(TRAIN_STEP_PARTS) == {p.name for p in PHASE.values() if p.part}
 USES_OPTIMIZER = frozenset(p.name for p in PHASE.values() if p.uses_optimizer)
 USES_LOSS = frozenset(p.name for p in PHASE.values() if p.uses_loss)
 COUNTED = tuple(p.name for p in PHASE.values() if p.counted)
+DISTRIBUTED_PHASES = frozenset(p.name for p in PHASE.values() if p.distributed)
+PROCESS_PHASES = tuple(p for p in PHASES if p not in DISTRIBUTED_PHASES)  # what one process (world size 1) times
 
 # ---- profiles -------------------------------------------------------------------------------------
 NO_PHASE = "(between phases)"  # operators no phase label encloses
@@ -116,6 +122,7 @@ class Case:
     threads: int
     variant: str = EAGER
     model: str = DEFAULT_MODEL
+    world_size: int = 1  # ranks training together under DDP; 1 is the plain model in one process
 
     @property
     def id(self) -> str:
@@ -135,8 +142,9 @@ DIMENSION_DEFAULTS = {f.name: f.default for f in fields(Case) if isinstance(f.de
 
 def case_id(values: Mapping[Any, Any]) -> str:
     """The one way to name a case from its dimensions (a dict, a DataFrame row): cpu-b16-train_step-sgd-mse-t2,
-    with -<variant> appended when it is not eager, and <model>- in front when it is not the Net (so the Net's
-    ids are those of files from before models). A comparison across thread counts leaves out threads."""
+    with -<variant> appended when it is not eager, -w<world size> when above 1, and <model>- in front when it is
+    not the Net (so the Net's ids are those of files from before models). A comparison across thread counts
+    leaves out threads."""
     model = values.get("model", DEFAULT_MODEL)
     parts = [] if model == DEFAULT_MODEL else [model]
     parts += [values["device"], f"b{values['batch_size']}", values["phase"], values["optimizer"], values["loss"]]
@@ -144,6 +152,8 @@ def case_id(values: Mapping[Any, Any]) -> str:
         parts.append(f"t{values['threads']}")
     if values.get("variant", EAGER) != EAGER:
         parts.append(values["variant"])
+    if int(values.get("world_size", 1)) != 1:
+        parts.append(f"w{values['world_size']}")
     return "-".join(str(p) for p in parts)
 
 

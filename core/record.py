@@ -66,6 +66,11 @@ def is_seconds(value: Any) -> bool:
     return is_number(value) and value > 0
 
 
+def is_rank_rounds(value: Any) -> bool:
+    """[[0.012, 0.011, ...], [...]]: each rank's seconds per round, in rank order (bench.distributed)."""
+    return isinstance(value, list) and all(isinstance(r, list) and all(is_amount(v) for v in r) for r in value)
+
+
 def is_peaks(value: Any) -> bool:
     """{"cpu/t2": {"matmul": 215.0, "conv2d": 180.0, "peak": 215.0}, ...}: bench.peak's probes."""
     return isinstance(value, dict) and all(
@@ -91,6 +96,7 @@ SELECTION = Kind(lambda v: isinstance(v, dict) and all(isinstance(x, list) for x
 # reports.drift reads cpu_groups only where it is two or more groups of CPU numbers and ignores anything else
 # (tests/test_drift.py holds it to that), so any value loads.
 ANY = Kind(lambda v: True, "any value")
+RANK_ROUNDS = Kind(is_rank_rounds, "a list per rank of seconds per round, each a finite number of 0 or more")
 
 
 # ---- fields -------------------------------------------------------------------------------------------
@@ -166,6 +172,8 @@ EXTRA_FIELDS: tuple[Field, ...] = (
     STAMPS,
     amount("precision", column=False),  # --precision: the interval's half-width after the base passes
     Field("cpu_groups", ANY),  # the CPUs each pass was pinned to in turn (bench.affinity)
+    # World size above 1: each rank's own seconds per round; the rounds themselves are the slowest rank's.
+    Field("rank_seconds", RANK_ROUNDS),
 )
 EXTRA_INFO = DIMENSION_FIELDS + EXTRA_FIELDS
 COLUMNS = tuple(f.name for f in EXTRA_FIELDS if f.column)
@@ -196,9 +204,34 @@ MODEL_FIELDS = (
     Field("inputs", TEXT),  # one sample's input shapes and dtypes, e.g. "1x32x32 float32"
     Field("loss", TEXT),  # the loss dimension's value for it
 )
+# A distributed run (--nproc-per-node): every rank's place, and the all-reduce probe at each world size.
+RANK_FIELDS = (
+    Field("rank", WHOLE, required=True),
+    Field("local_rank", WHOLE),
+    Field("node", WHOLE),  # the node's rank
+    Field("hostname", TEXT),
+    Field("cpus", WHOLE, shape="list"),  # the CPUs the rank keeps to
+    Field("device", TEXT),
+)
+ALLREDUCE_FIELDS = (
+    Field("world_size", COUNT, required=True),
+    Field("device", TEXT, required=True),
+    Field("bytes", WHOLE, required=True),  # the gradients' size: what one DDP step all-reduces
+    Field("seconds", SECONDS, required=True),  # median of the probe's calls
+    Field("algbw", AMOUNT),  # bytes / seconds, in GB/s
+    Field("busbw", AMOUNT),  # algbw x 2(n-1)/n (nccl-tests' bus bandwidth), in GB/s
+)
+DISTRIBUTED_FIELDS = (
+    Field("nodes", COUNT),
+    Field("nproc_per_node", COUNT),  # ranks launched on each node: the largest of --nproc-per-node
+    Field("backend", TEXT),
+    Field("ranks", shape="objects", fields=RANK_FIELDS),
+    Field("allreduce", shape="objects", fields=ALLREDUCE_FIELDS),
+)
 SECTION_FIELDS = (
     Field("schema", SCHEMA, required=True),
     Field("models", shape="objects", fields=MODEL_FIELDS),
+    Field("distributed", shape="object", fields=DISTRIBUTED_FIELDS),
     Field("selection", SELECTION),
     Field("skipped", shape="objects", fields=NOTE_FIELDS),
     Field("failed", shape="objects", fields=NOTE_FIELDS),

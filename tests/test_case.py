@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.case import OptionError, Selection
-from core.contract import DIMENSIONS, LOSSES, NONE, OPTIMIZERS, PHASES, Case
+from core.contract import DIMENSIONS, LOSSES, NONE, OPTIMIZERS, PROCESS_PHASES, Case
 
 
 def test_defaults() -> None:
@@ -17,7 +17,7 @@ def test_defaults() -> None:
     assert ("cuda" in sel.devices) == torch.cuda.is_available()
     assert sel.batch_sizes == (1, 16, 64, 256)
     assert sel.optimizers == ("sgd", "adam", "manual")
-    assert sel.phases == PHASES and len(PHASES) == 6
+    assert sel.phases == PROCESS_PHASES and len(PROCESS_PHASES) == 6
     assert sel.losses == ("mse",)
     assert sel.threads == (torch.get_num_threads(),)
 
@@ -26,7 +26,7 @@ def test_all_expands_to_every_choice() -> None:
     sel = Selection.parse(device="all", optimizers="all", phases="all", loss="all")
     assert sel.devices == ("cpu", "cuda")
     assert sel.optimizers == tuple(OPTIMIZERS)
-    assert sel.phases == PHASES
+    assert sel.phases == PROCESS_PHASES
     assert sel.losses == LOSSES
 
 
@@ -41,7 +41,7 @@ def test_quick_preset() -> None:
     sel = Selection.parse(quick=True)
     assert sel.batch_sizes == (1, 16)
     assert sel.optimizers == ("sgd",)
-    assert sel.phases == PHASES
+    assert sel.phases == PROCESS_PHASES
 
 
 def test_explicit_values_override_quick() -> None:
@@ -87,7 +87,18 @@ def test_case_id_and_dict_name_every_dimension() -> None:
     c = Case("cpu", 16, "adam", "train_step", "mse", 2)
     assert c.id == "cpu-b16-train_step-adam-mse-t2"
     assert tuple(c.as_dict()) == DIMENSIONS
-    assert DIMENSIONS == ("device", "batch_size", "optimizer", "phase", "loss", "threads", "variant", "model")
+    assert DIMENSIONS == (
+        "device",
+        "batch_size",
+        "optimizer",
+        "phase",
+        "loss",
+        "threads",
+        "variant",
+        "model",
+        "world_size",
+    )
+    assert Case("cpu", 16, "adam", "train_step", "mse", 2, world_size=4).id == "cpu-b16-train_step-adam-mse-t2-w4"
     assert Case("cpu", 16, "adam", "train_step", "mse", 2, model="transformer").id.startswith("transformer-cpu-b16-")
     with pytest.raises(AttributeError):
         c.phase = "forward"  # type: ignore[misc]
@@ -107,7 +118,12 @@ BAD = [
     ("device", "", "''", "comma-separated list"),
     ("optimizers", "foo", "'foo'", "not one of sgd, sgd-forloop"),
     ("optimizers", "sgd,foo", "'foo'", "manual-foreach, all"),
-    ("phases", "nope", "'nope'", "not one of forward, loss, backward, zero_grad, step, train_step, all"),
+    (
+        "phases",
+        "nope",
+        "'nope'",
+        "not one of forward, loss, backward, zero_grad, step, train_step, backward_no_sync, all",
+    ),
     ("loss", "hinge", "'hinge'", "not one of mse, cross_entropy, all"),
     ("threads", "0", "'0'", "positive integer"),
     ("threads", "", "''", "comma-separated list"),

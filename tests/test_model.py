@@ -256,7 +256,7 @@ def test_a_model_too_large_for_the_device_is_a_failed_case(user_module: str, mon
     from bench.reasons import Failure
     from bench.sampler import Budget, Sampler
 
-    def too_large(case: Case) -> Workload:
+    def too_large(case: Case, group: object = None) -> Workload:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
 
     monkeypatch.setattr("bench.sampler.workload_for", too_large)

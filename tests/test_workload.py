@@ -7,7 +7,7 @@ import torch
 
 from bench.optimizer import UnsupportedOptimizer
 from bench.workload import Plan, Workload, count_flops, flops_per_sample
-from core.contract import NONE, OPTIMIZERS, PHASES, USES_LOSS, USES_OPTIMIZER, Case
+from core.contract import NONE, OPTIMIZERS, PROCESS_PHASES, USES_LOSS, USES_OPTIMIZER, Case
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
@@ -165,7 +165,7 @@ def test_phases_without_matmuls_count_zero(phase: str, optimizer: str) -> None:
 
 
 @CUDA
-@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("phase", PROCESS_PHASES)
 def test_every_phase_runs_on_cuda(phase: str) -> None:
     w = workload(phase, device="cuda")
     w.warm_up()
@@ -186,7 +186,7 @@ def test_step_rounds_stay_finite() -> None:
     assert torch.isfinite(w.compute_loss()).all()
 
 
-@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("phase", PROCESS_PHASES)
 def test_only_the_train_step_carries_its_weights_to_the_next_round(phase: str) -> None:
     # The sampler checks for diverged weights (after the last pass) only where a round's weights are the next
     # round's; every other phase must leave the next round the same weights as the last (with SGD: Adam's

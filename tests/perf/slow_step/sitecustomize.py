@@ -18,8 +18,8 @@ if EXTRA > 0:
     def slowed(step):  # type: ignore[no-untyped-def]
         @functools.wraps(step)
         def spinning(*args, **kwargs):  # type: ignore[no-untyped-def]
-            end = time.perf_counter() + EXTRA
             found = step(*args, **kwargs)
+            end = time.perf_counter() + EXTRA
             while time.perf_counter() < end:
                 pass
             return found

@@ -2,7 +2,8 @@
 
 `pytest bench/test_phases.py --nproc-per-node 1,2` checks its options as any run does, then, instead of timing,
 launches the largest --nproc-per-node ranks on this node (torch.distributed.launcher.api.elastic_launch), each
-the same pytest command with one seed and bench.distributed.LAUNCHED set. Global rank 0 writes the run folder
+the same pytest command with one seed and bench.distributed.LAUNCHED set (`python -m bench.profiler` does the
+same with its own command). Global rank 0 writes the run folder
 and its report; the other ranks' output goes to log files, named when a rank fails. Many machines: the same
 command on each, with --nnodes and --rdzv-endpoint (c10d rendezvous), or --node-rank for a static one.
 
@@ -116,16 +117,16 @@ def valid_endpoint(text: str) -> bool:
     return bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
-def launch(launch: Launch, pytest_args: Sequence[str], seed: int) -> int:
-    """Run the ranks to the end; their status (0, or TESTS_FAILED as pytest's), or 2 with one line on stderr
-    when a rank failed otherwise (killed, crashed, timed out)."""
+def launch(launch: Launch, python_args: Sequence[str]) -> int:
+    """Run the ranks (`python PYTHON_ARGS` each) to the end; their status (0, or TESTS_FAILED as pytest's), or
+    2 with one line on stderr when a rank failed otherwise (killed, crashed, timed out)."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
     logs = Path(tempfile.mkdtemp(prefix="netbench-ranks-"))
     failures = logs / "failures"
     failures.mkdir()
-    args = ["-m", "pytest", *pytest_args, f"--seed={seed}"]
+    args = list(python_args)
     env = {LAUNCHED: "1", FAILURES: str(failures)}
     quiet_launcher()
     old = {k: os.environ.get(k) for k in env}

@@ -40,7 +40,9 @@ from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
 from bench.allocator import pin_heap
 from bench.case import Selection, add_case_options
+from bench.distributed import Ranks, launched
 from bench.interruption import Interrupted, Interruption
+from bench.launcher import Launch, add_launch_options, launch
 from bench.model import facts
 from bench.options import OptionError, Parser, usage_error
 from bench.publication import build_report, publish_latest
@@ -76,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
         "--phases is accepted for parity with the benchmarks, but the whole step is always profiled.",
     )
     add_case_options(top.add_argument)
+    add_launch_options(top.add_argument)
     top.add_argument("--results-root", default="results", help="where run folders go (default: results)")
     return top
 
@@ -88,9 +91,11 @@ def step_cases(selection: Selection) -> list[Case]:
     return replace(selection, phases=("train_step",)).cases()
 
 
-def prepare(case: Case) -> Workload | str:
-    """The case's workload, or the reason it cannot run here (the benchmarks' reasons, bench.reasons)."""
-    return cannot_run(case) or workload_for(case)
+def prepare(case: Case, ranks: Ranks | None = None) -> Workload | str:
+    """The case's workload, or the reason it cannot run here (the benchmarks' reasons, bench.reasons); at a
+    world size above 1, wrapped in DDP over its ranks."""
+    group = ranks.group(case.world_size, case.device) if ranks is not None and case.world_size > 1 else None
+    return cannot_run(case) or workload_for(case, group)
 
 
 # -- profiling -----------------------------------------------------------------------------------
@@ -139,9 +144,10 @@ def trace_writer(trace_dir: Path) -> Callable[[profile], None]:
     return write
 
 
-def profile_case(w: Workload, trace_dir: Path) -> profile:
-    """Run the scheduled steps; the handler writes the trace of the active steps into trace_dir."""
-    if trace_dir.exists():
+def profile_case(w: Workload, trace_dir: Path, first: bool = True) -> profile:
+    """Run the scheduled steps; the handler writes the trace of the active steps into trace_dir (every rank of a
+    distributed case its own file there, which TensorBoard's distributed view puts side by side)."""
+    if first and trace_dir.exists():
         raise FileExistsError(f"{trace_dir}: traces already there; each run writes its own folder")
     step = step_of(w)  # a CUDA graph is captured before profiling; a compiled Net compiles in the first step
     with (
@@ -258,6 +264,7 @@ class Profiles:
 
     results_root: Path
     signals: Interruption = field(default_factory=Interruption)
+    ranks: Ranks | None = None  # a distributed profile: rank 0 claims the folder, every rank writes its traces
     run_dir: Path | None = None
     profiled: list[dict[str, object]] = field(default_factory=list)
     skipped: list[dict[str, object]] = field(default_factory=list)
@@ -274,11 +281,25 @@ class Profiles:
         """profile.json's word on a run stopped early; None for a complete one."""
         return None if self.stopped is None else f"{self.stopped.reason} before every case was profiled"
 
+    @property
+    def first(self) -> bool:
+        """Whether this process writes the record (rank 0, or the only process)."""
+        return self.ranks is None or self.ranks.rank == 0
+
+    def shared_folder(self) -> None:
+        """A distributed profile: rank 0 claims the run folder and every rank learns it."""
+        assert self.ranks is not None
+        found = self.ranks.everyone(str(self.folder()) if self.first else None)[0]
+        self.run_dir = Path(found)
+
     def add(self, case: Case, workload: Workload) -> dict[str, object]:
         """Profile one case; on Ctrl-C, what it had written is removed, so only whole cases are kept."""
         run_dir = self.folder()
         try:
-            entry = summarize(profile_case(workload, run_dir / "traces" / case.id), case, run_dir)
+            traced = profile_case(workload, run_dir / "traces" / case.id, self.first)
+            if not self.first:
+                return {}
+            entry = summarize(traced, case, run_dir)
         except KeyboardInterrupt:
             for part in ("traces", "operators"):
                 shutil.rmtree(run_dir / part / case.id, ignore_errors=True)
@@ -299,13 +320,22 @@ def write_record(run_dir: Path, facts: dict[str, object]) -> None:
 
 
 def profile_all(selection: Selection, profiles: Profiles, say: Callable[[str], None]) -> None:
+    ranks = profiles.ranks
     for case in step_cases(selection):
-        workload = prepare(case)  # one at a time: a full matrix of Nets and optimizers need not be held at once
-        if isinstance(workload, str):
-            profiles.skipped.append({"case": case.id, **case.as_dict(), "reason": workload})
-            say(f"skipped {case.id}: {workload}")
-            continue
-        entry = profiles.add(case, workload)
+        if ranks is None or ranks.takes_part(case.world_size):
+            profile_one(case, profiles, say)
+        if ranks is not None:
+            ranks.meet()  # a rank that sat the case out waits for the others
+
+
+def profile_one(case: Case, profiles: Profiles, say: Callable[[str], None]) -> None:
+    workload = prepare(case, profiles.ranks)  # one at a time: a full matrix need not be held at once
+    if isinstance(workload, str):
+        profiles.skipped.append({"case": case.id, **case.as_dict(), "reason": workload})
+        say(f"skipped {case.id}: {workload}")
+        return
+    entry = profiles.add(case, workload)
+    if entry:
         say(f"profiled {case.id}: {entry['step_ms']:.2f} ms per step under the profiler")
 
 
@@ -315,12 +345,20 @@ def run(
     """Profile every runnable case into a new run folder (run_dir None, and no folder, when no case was
     profiled). Interrupted: the cases done are saved, marked so, and latest does not move to them."""
     allocator = pin_heap()  # as the benchmarks do, so profiles see the heap they saw
-    profiles = Profiles(results_root, signals or Interruption())
+    ranks = Ranks.join(selection.world_sizes, "cuda" in selection.devices) if launched() else None
+    profiles = Profiles(results_root, signals or Interruption(), ranks)
     try:
+        if ranks is not None:
+            profiles.shared_folder()
         with compile_room():
             profile_all(selection, profiles, say)
     except Interrupted as stop:
         profiles.stopped = stop
+    finally:
+        if ranks is not None:
+            ranks.close()
+    if not profiles.first:
+        return profiles
     profiles.discard_if_empty()
     if profiles.run_dir is None:
         return profiles
@@ -356,8 +394,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache_problem = settle_inductor_cache(selection.variants)
         if cache_problem is not None:
             raise OptionError(cache_problem)
+        starting = Launch.parse(
+            max(selection.nproc_per_node), args.nnodes, args.node_rank, args.rdzv_endpoint, args.rdzv_id
+        )
     except OptionError as err:
         return usage_error(err)
+    if selection.distributed and not launched():  # the ranks run this same command (bench.launcher)
+        return launch(starting, ["-m", "bench.profiler", *(sys.argv[1:] if argv is None else argv)])
     try:
         with Interruption().installed() as signals:
             return profile_and_report(selection, results_root, signals)
@@ -370,6 +413,8 @@ def profile_and_report(selection: Selection, results_root: Path, signals: Interr
     """0 when every case ran; 128 + the signal's number (as a shell reports it) when interrupted."""
     profiles = run(selection, results_root, print, signals)
     status = 0 if profiles.stopped is None else profiles.stopped.status
+    if not profiles.first:
+        return status
     if profiles.stopped is not None:
         saved = "saved as incomplete" if profiles.run_dir else "nothing saved"
         print(f"netbench: {profiles.interrupted}; {saved}", file=sys.stderr)

@@ -382,7 +382,8 @@ class RunSession:
     def run_launcher(self) -> int:
         """The process the user started, of a distributed run: the ranks' status (bench.launcher)."""
         assert self.launch is not None
-        return launch(self.launch, list(self.config.invocation_params.args), self.seed)
+        args = ["-m", "pytest", *self.config.invocation_params.args, f"--seed={self.seed}"]
+        return launch(self.launch, args)
 
     def peak(self, device: str, threads: int) -> float:
         """The device's measured fp32 peak at a thread count, probed once per run and kept in machine_info."""

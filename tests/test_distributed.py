@@ -198,3 +198,46 @@ def test_two_nodes_on_the_loopback_address(tmp_path: Path) -> None:
     data = json.loads(written[0].read_text())
     assert {b["extra_info"]["world_size"] for b in data["benchmarks"]} == {2}
     assert [r["node"] for r in data["netbench"]["distributed"]["ranks"]] == [0, 1]
+
+
+@pytest.mark.e2e
+def test_a_distributed_profile_writes_one_trace_per_rank(tmp_path: Path) -> None:
+    import sys
+
+    from tests.conftest import REPO, require_e2e
+
+    require_e2e("starts a distributed profile")
+    args = ["--nproc-per-node", "2", "--batch-sizes", "2", "--optimizers", "sgd", "--threads", "1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.profiler", *args, "--results-root", str(tmp_path)],
+        cwd=REPO,
+        env={**env, "TMPDIR": tempfile.mkdtemp()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    traces = sorted(tmp_path.glob("2*/traces/*-w2/*.pt.trace.json"))
+    assert len(traces) == 2  # one per rank, side by side in TensorBoard's distributed view
+    ranks = sorted(json.loads(t.read_text())["distributedInfo"]["rank"] for t in traces)
+    assert ranks == [0, 1]
+    record = json.loads(next(tmp_path.glob("2*/profile.json")).read_text())
+    assert [p["world_size"] for p in record["profiled"]] == [2]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ddp_under_nccl_on_one_cuda_device(tmp_path: Path) -> None:
+    """The nccl path on one GPU (nox -s gpucheck's CUDA tests): DDP over a one-rank nccl group, every phase."""
+    dist.init_process_group("nccl", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        for phase in ("forward", "backward", "backward_no_sync", "train_step"):
+            optimizer = "sgd" if phase == "train_step" else NONE
+            loss = NONE if phase == "forward" else "mse"
+            w = Workload(Case("cuda", 64, optimizer, phase, loss, 1, world_size=2), group=dist.group.WORLD)
+            w.warm_up()
+            w.plan(phase).run_round()
+            torch.cuda.synchronize()
+            assert next(w.net.parameters()).is_cuda
+    finally:
+        dist.destroy_process_group()

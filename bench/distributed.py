@@ -131,7 +131,12 @@ def slowest(per_rank: list[list[float]]) -> list[float]:
 # ---- what a rank reports about itself ---------------------------------------------------------------
 
 
-def place(ranks: Ranks, cpus: list[int], device: str) -> dict[str, Any]:
+MACHINE = ("os", "python", "cpu_model", "torch_version", "cuda_version", "logical_cores")
+
+
+def place(ranks: Ranks, cpus: list[int], device: str, machine: dict[str, Any]) -> dict[str, Any]:
+    """Where the rank runs, and its machine's facts (bench.machine's): rank 0 keeps every node's."""
+    gpu = torch.cuda.get_device_name() if device == "cuda" and torch.cuda.is_available() else None
     return {
         "rank": ranks.rank,
         "local_rank": ranks.local_rank,
@@ -139,6 +144,8 @@ def place(ranks: Ranks, cpus: list[int], device: str) -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "cpus": cpus,
         "device": device,
+        "gpu": gpu,
+        **{k: machine[k] for k in MACHINE if machine.get(k) is not None},
     }
 
 

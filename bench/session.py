@@ -330,7 +330,8 @@ class RunSession:
         self.sampler.placement = Placement(cpus=cpus)
         if ranks.rank != 0:
             self.sampler.peak = lambda device, threads: 0.0  # rank 0 probes the peak; the others wait
-        places = ranks.everyone(place(ranks, cpus, "cuda" if "cuda" in self.selection.devices else "cpu"))
+        device = "cuda" if "cuda" in self.selection.devices else "cpu"
+        places = ranks.everyone(place(ranks, cpus, device, machine_facts()))
         elements = max(facts(model).parameters for model in self.selection.models)
         probes = []
         for world_size in self.selection.world_sizes:

@@ -212,6 +212,9 @@ RANK_FIELDS = (
     Field("hostname", TEXT),
     Field("cpus", WHOLE, shape="list"),  # the CPUs the rank keeps to
     Field("device", TEXT),
+    # The rank's machine, so that one run folder holds every node's (bench.machine's facts of the same names).
+    *(Field(k, TEXT) for k in ("os", "python", "cpu_model", "torch_version", "cuda_version", "gpu")),
+    Field("logical_cores", AMOUNT),
 )
 ALLREDUCE_FIELDS = (
     Field("world_size", COUNT, required=True),

@@ -147,7 +147,11 @@ TWO = ("--nproc-per-node", "1,2", "--batch-sizes", "4", "--optimizers", "sgd", "
 
 @pytest.mark.e2e
 def test_two_ranks_write_one_run_with_both_world_sizes(tmp_path: Path) -> None:
-    result = finish(start_bench(tmp_path / "results", *TWO, "--phases", "backward,backward_no_sync,train_step"), 300)
+    """...and a second distributed run started at the same moment does not collide with it on a port."""
+    phases = ("--phases", "backward,backward_no_sync,train_step")
+    started = [start_bench(tmp_path / root, *TWO, *phases) for root in ("results", "beside")]
+    result, beside = (finish(proc, 400) for proc in started)
+    assert beside.returncode == 0, beside.stdout[-3000:] + beside.stderr[-3000:]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     runs = [p for p in (tmp_path / "results").glob("*/benchmark.json") if p.parent.name != "latest"]
     assert len(runs) == 1  # rank 0's, one folder
@@ -162,6 +166,7 @@ def test_two_ranks_write_one_run_with_both_world_sizes(tmp_path: Path) -> None:
             assert bench["stats"]["data"] == pytest.approx(slowest(ranks), abs=1e-8)
     section = data["netbench"]["distributed"]
     assert [r["rank"] for r in section["ranks"]] == [0, 1]
+    assert all(r["torch_version"] == torch.__version__ and r["logical_cores"] > 0 for r in section["ranks"])
     probe = section["allreduce"][0]
     assert probe["world_size"] == 2 and probe["bytes"] == 554_750 * 4 and probe["busbw"] > 0
 

@@ -62,6 +62,7 @@ class Run:
     benchmarks: list[dict[str, Any]]
     netbench: dict[str, Any] = field(default_factory=dict)
     datetime: str = ""
+    commit: dict[str, Any] = field(default_factory=dict)  # pytest-benchmark's commit_info (id, time, branch ...)
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -229,6 +230,20 @@ def check_unique(check: Checker, benchmarks: list[dict[str, Any]]) -> None:
         seen[case] = bench["name"]
 
 
+# pytest-benchmark's commit_info as the trend reads it: text, or null where git said nothing (no repository).
+COMMIT_FIELDS = ("id", "time", "author_time", "branch", "project")
+
+
+def check_commit(check: Checker, data: dict[str, Any]) -> dict[str, Any]:
+    """The commit the run was taken at, when pytest-benchmark found one; {} in a file without it."""
+    commit = check.object("commit_info", data.get("commit_info", {}))
+    for key in COMMIT_FIELDS:
+        value = commit.get(key)
+        check.expect(f"commit_info.{key}", value, (lambda v: v is None or isinstance(v, str), "a string or null"))
+    check.expect("commit_info.dirty", commit.get("dirty", False), (lambda v: isinstance(v, bool), "true or false"))
+    return commit
+
+
 def check_run(path: Path, data: Any) -> Run:
     """A Run from parsed JSON, or ReportError naming the first thing that is wrong."""
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
@@ -240,7 +255,7 @@ def check_run(path: Path, data: Any) -> Run:
     check_unique(check, benchmarks)
     when = data.get("datetime", "")
     check.expect("datetime", when, (TEXT[0], "a string (when pytest-benchmark saved the run)"))
-    return Run(path, machine, benchmarks, section, when)
+    return Run(path, machine, benchmarks, section, when, check_commit(check, data))
 
 
 def load_run(path: Path) -> Run:

@@ -221,6 +221,16 @@ def compare(session: nox.Session) -> None:
     session.run(python, "-m", "reports", "compare", *session.posargs)
 
 
+@nox.session
+def trend(session: nox.Session) -> None:
+    """The history of many runs (run folders, CI artifacts): each case's series and its change points; writes
+    results/trend-<time>/. Options (--out, --fail-regression-in N): see docs/trend.md."""
+    if not session.posargs:
+        session.error("name the runs: nox -s trend -- FOLDER ... (see docs/trend.md)")
+    python = install_reports(session)
+    session.run(python, "-m", "reports", "trend", *session.posargs)
+
+
 # The end-to-end tests (real benchmark and profiler runs in subprocesses, compiles, Chromium, TensorBoard, nested
 # nox) carry this marker: `nox -s tests` leaves them out for the edit-test loop, `nox -s tests_all` (and CI) runs them.
 E2E = "e2e"

@@ -1,0 +1,63 @@
+"""A trend made once: the runs read (reports.trend.history), the changes of every machine class
+(reports.trend.changes), what the gate found, and the folder it goes to. Its page (reports.trend.page) is a
+function of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from core import files
+from reports.compare.comparison import RESULTS_ROOT, writable
+from reports.load import ReportError
+from reports.trend.changes import REGRESSION, Change, changes
+from reports.trend.history import Group, groups, load_points, order
+
+
+@dataclass(frozen=True)
+class Trend:
+    groups: list[Group]  # largest first
+    series: dict[str, pd.DataFrame]  # group label -> reports.trend.changes.relative's frame
+    changes: list[Change]  # of every group, newest first
+    out: Path
+    notes: list[str] = field(default_factory=list)  # what was set aside, one line each
+    newest: int | None = None  # --fail-regression-in N
+    failed: list[Change] = field(default_factory=list)  # the regressions the gate fails on
+
+    @property
+    def runs(self) -> int:
+        return sum(len(g.points) for g in self.groups)
+
+
+def gate(found: Sequence[Change], newest: int | None) -> list[Change]:
+    """The regressions whose first run after the step is among the newest `newest` runs of their group."""
+    if newest is None:
+        return []
+    return [c for c in found if c.kind == REGRESSION and c.age <= newest]
+
+
+def trend(paths: Sequence[Path], out: Path | None = None, newest: int | None = None) -> Trend:
+    """Read the runs, find the changes, and claim the output folder last: a trend that cannot be made
+    (ReportError) leaves no folder behind."""
+    points, notes = load_points(paths)
+    found_groups = groups(points)
+    series, found = {}, []
+    for group in found_groups:
+        series[group.label], group_changes = changes(group)
+        found += group_changes
+    found.sort(key=lambda c: (order(c.after), c.case), reverse=True)
+    folder = writable(out, lambda: output_folder(out))
+    return Trend(found_groups, series, found, folder, notes, newest, gate(found, newest))
+
+
+def output_folder(out: Path | None) -> Path:
+    """`out` if new or empty, else results/trend-<UTC time>[-n]: a trend never overwrites an earlier one."""
+    if out is None:
+        return files.claim(RESULTS_ROOT, f"trend-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
+    if not files.claim_exact(out):
+        raise ReportError(f"--out {out}: exists and is not an empty folder; trends never overwrite")
+    return out

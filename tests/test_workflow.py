@@ -78,7 +78,7 @@ def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
 def test_nox_commands_are_sessions_of_the_noxfile(workflow: dict[str, Any]) -> None:
     # A parametrized session is named as `nox -s "compat(lowest)"`: its function's name is what must exist.
     used = {m for script in scripts(workflow) for m in re.findall(r"\bnox -s \"?(\w+)", script)}
-    assert used == {"bench", "compare", "compat", "offline"}
+    assert used == {"bench", "compare", "compat", "offline", "trend"}
     assert used <= nox_sessions()
 
 

@@ -15,6 +15,7 @@ from core.run import is_run
 from reports import drift, index, operators
 from reports import headline as headlines
 from reports import models as trained
+from reports import scaling as scaled
 from reports import variants as variants_of
 from reports.document import Document, Section
 from reports.frame import NOISY_PRECISION, machine_label, with_units
@@ -33,13 +34,15 @@ from reports.sections import (
     phases,
     profiles,
     quality,
+    scaling,
     variants,
 )
 
 SECTIONS: tuple[Sections, ...] = (
     advice.section,  # the answer first: what to use on this machine
     models.section,  # what was trained: each model, and several side by side
-    machine.section,
+    machine.section,  # with every rank's host, CPUs and device in a distributed run
+    scaling.section,  # a distributed run: what more ranks buy
     phases.sections,  # per device and thread count: latency, train step, optimizer step, GFLOP/s, memory
     variants.sections,
     phases.throughput,
@@ -57,7 +60,8 @@ def headline(df: pd.DataFrame, run: Run, rounds: Rounds | None = None) -> list[s
     found = trained.of_run(run, df)
     flops = trained.flops_per_sample(variants_of.baseline(df))
     lines = [trained.facts_line(model, flops) for model in found]
-    lines += headlines.lines(df, rounds or Rounds(run)) if not df.empty else []
+    rounds = rounds or Rounds(run)
+    lines += [*headlines.lines(df, rounds), *scaled.lines(df, rounds)] if not df.empty else []
     lines.append(
         f"{len(df)} cases timed on {literal(run.taken)}; {len(run.skipped)} skipped; "
         f"{len(run.failed)} failed; {int(df['noisy'].sum())} noisy (95% interval wider than ±{NOISY_PRECISION:.0%})"

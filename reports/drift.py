@@ -152,6 +152,12 @@ def section(run: Run, df: pd.DataFrame, out: Path, plot_name: str) -> Section:
     ]
     if not passes:
         text.append("This file predates passes: its intervals see only the spread of rounds within one burst.")
+    if (df["world_size"] > 1).any():
+        text.append(
+            "At a world size above 1, the ranks of a case start each round together (a barrier outside the timed "
+            "region) and a round's time is the slowest rank's; each rank's own rounds stay in the file "
+            "(`rank_seconds`)."
+        )
     share = timed_share(run)
     if share is not None:
         text.append(

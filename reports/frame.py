@@ -59,7 +59,9 @@ def tidy(run: Run) -> pd.DataFrame:
     """One row per benchmark: the case dimensions, what was recorded with it, its statistics, and derived figures."""
     rows = [{**row(b), **figure_of(b)} for b in run.benchmarks]
     df = pd.DataFrame(rows, columns=[*DIMENSIONS, *EXTRA, *STATS, *FIGURE, "name"])
-    df["throughput"] = df["samples"] / df["time"]  # samples per second
+    # Samples per second of the whole job: each of world_size ranks trains on its own batch of `samples` (weak
+    # scaling), and a round is the slowest rank's.
+    df["throughput"] = df["samples"] * df["world_size"] / df["time"]
     # Empty, not 0, where FlopCounterMode counts nothing (loss, zero_grad, step): no figure applies there.
     df["gflops"] = (df["flops"] / df["time"] / 1e9).where(df["flops"] > 0)
     df["efficiency"] = df["gflops"] / df["peak_gflops"].astype(float)  # of the measured peak

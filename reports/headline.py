@@ -15,23 +15,24 @@ from collections.abc import Iterator
 import pandas as pd
 
 from core.contract import DIMENSIONS, PHASES
-from reports import models, units
+from reports import models, ranks, units
 from reports.frame import NOISY_PRECISION
 from reports.margin import Rounds, describe, ranked
 from reports.markdown import literal
 
 # What a user picks among for a given model, device and thread count; every other dimension is a condition the
 # figures are told apart by. A dimension added to core.contract.Case is a choice unless listed here. The model is
-# the subject of the figures, not a choice: answers are given per model and never compare one with another.
-CONDITIONS = (models.MODEL, "device", "threads", "loss", "phase")
+# the subject of the figures, not a choice: answers are given per model and never compare one with another. So is
+# the world size: answers are given per world size, and what more ranks buy is the scaling section's (reports.scaling).
+CONDITIONS = (models.MODEL, "device", "threads", "loss", "phase", ranks.WORLD)
 CHOICES = tuple(d for d in DIMENSIONS if d not in CONDITIONS)
 GROUP = ("device", "threads")
 
 
 def scope(df: pd.DataFrame) -> tuple[str, ...]:
     """What an answer is given per: the model (named where the run names it, reports.models.named; a run of one
-    model needs no grouping by it), then device and thread count."""
-    return (*models.per_model(df), *GROUP)
+    model needs no grouping by it), then device and thread count, then the world size where the run names it."""
+    return (*models.per_model(df), *GROUP, *ranks.per_world(df))
 
 
 def lead_phase(df: pd.DataFrame) -> str | None:
@@ -51,7 +52,9 @@ def measure(phase: str) -> str:
 def candidates(df: pd.DataFrame, phase: str) -> pd.DataFrame:
     rows = df[(df["phase"] == phase) & df["time"].notna()]
     if phase == "step":  # the same work at every batch size: the largest, as the step-cost plot shows
-        rows = rows[rows["batch_size"] == rows.groupby([models.MODEL, *GROUP])["batch_size"].transform("max")]
+        rows = rows[
+            rows["batch_size"] == rows.groupby([models.MODEL, *GROUP, ranks.WORLD])["batch_size"].transform("max")
+        ]
     return rows
 
 
@@ -108,13 +111,14 @@ def fastest(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
 
 def trade_offs(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     """For each other dimension the run varied (threads, loss ...): the best choice at each of its values,
-    compared at the same settings otherwise."""
+    compared at the same settings otherwise. Not the world size: the scaling section says what ranks buy."""
     phase = lead_phase(df)
     if phase is None:
         return
     rows = candidates(df, phase)
-    lead = models.per_model(rows)
-    for dim in varying(rows, tuple(d for d in DIMENSIONS if d not in (models.MODEL, *CHOICES, "device", "phase"))):
+    lead = (*models.per_model(rows), *ranks.per_world(rows))
+    kept = (models.MODEL, *CHOICES, "device", "phase", ranks.WORLD)
+    for dim in varying(rows, tuple(d for d in DIMENSIONS if d not in kept)):
         for _, part in rows.groupby([models.MODEL, "device"], sort=True):
             best = ranked(part, measure(phase))[0]
             same = part

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core import files
 from core.contract import RESULT_FILE
-from reports import html, markdown, models, tables, units
+from reports import html, markdown, models, ranks, tables, units
 from reports.frame import machine_label, tidy
 from reports.load import ReportError, load_run, read_json
 
@@ -41,6 +41,7 @@ class Entry:
     machine: str = ""
     best: list[str] = field(default_factory=list)  # best train step per model and device
     models: list[str] = field(default_factory=list)  # the models the run trained (reports.models)
+    world_sizes: list[int] = field(default_factory=list)  # the run's world sizes (reports.ranks); [1]: one process
     page: str | None = None  # relative link to the folder's page, when it has one
     problem: str = ""  # why the run could not be read
     incomplete: str = ""  # why the run or profile stopped early (Ctrl-C, SIGTERM), when it did
@@ -76,10 +77,11 @@ def kind(folder: Path) -> str | None:
 
 def best_per_device(df: pd.DataFrame) -> list[str]:
     """Each model's best train step per device (the model named where the run names it: reports.models.named)."""
-    named = models.named(df)
+    named, world = models.named(df), ranks.named(df)
     return [
         f"{best['model'] + ', ' if named else ''}{best['device']}: {units.sig3(best['throughput'])} samples/s "
-        f"({best['optimizer']}, batch {best['batch_size']}, {best['threads']} threads)"
+        f"({best['optimizer']}, batch {best['batch_size']}, {best['threads']} threads"
+        f"{', ' + ranks.text(best[ranks.WORLD]) if world else ''})"
         for _, best in tables.fastest_steps(df).iterrows()
     ]
 
@@ -101,9 +103,8 @@ def run_entry(folder: Path) -> Entry:
     date = run.taken or readable(when)
     incomplete = str(run.netbench.get("interrupted") or "")
     names = [m.name for m in models.of_run(run, df)]
-    return Entry(
-        folder.name, "run", when, date, machine_label(run), best, names, page_of(folder, "run"), "", incomplete
-    )
+    sizes, page = ranks.sizes(df), page_of(folder, "run")
+    return Entry(folder.name, "run", when, date, machine_label(run), best, names, sizes, page, "", incomplete)
 
 
 def title_of(folder: Path) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.stats import CONFIDENCE, SLOWER, compare_rounds
-from reports import units
+from reports import ranks, units
 from reports.frame import passes_of
 from reports.load import Run
 
@@ -87,6 +87,8 @@ def describe(row: pd.Series | dict[str, Any], dims: tuple[str, ...]) -> str:
             parts.append(f"at batch {value}")
         elif dim == "threads":
             parts.append(f"{value} thread{'s' if value != 1 else ''}")
+        elif dim == ranks.WORLD:
+            parts.append(ranks.text(value))
         elif value != "none":
             parts.append(str(value) if dim in ("model", "optimizer", "device", "loss", "phase") else f"{dim} {value}")
     return " ".join(parts)

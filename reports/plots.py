@@ -7,7 +7,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from core.contract import NONE, PHASES, TRAIN_STEP_PARTS
-from reports import models, units
+from reports import models, ranks, units
 from reports.frame import FIGURE_NAME
 
 LINESTYLES = ("-", "--", ":", "-.")
@@ -58,9 +58,12 @@ def plot_throughput(df: pd.DataFrame, ax: Axes) -> Axes:
     run has several, or one that is not the Net)."""
     steps = df[df["phase"] == "train_step"].sort_values("batch_size")
     named = models.named(steps)
-    for (model, device, threads, optimizer), line in steps.groupby(["model", "device", "threads", "optimizer"]):
+    world = ranks.named(steps)
+    for (model, device, threads, size, optimizer), line in steps.groupby(
+        ["model", "device", "threads", ranks.WORLD, "optimizer"]
+    ):
         style = "-" if device == "cpu" else "--"
-        label = f"{optimizer} ({device}, {threads}t)"
+        label = f"{optimizer} ({device}, {threads}t{', ' + ranks.text(size) if world else ''})"
         ax.plot(
             line["batch_size"], line["throughput"], style, marker="o", label=f"{model}: {label}" if named else label
         )
@@ -155,5 +158,29 @@ def plot_models(df: pd.DataFrame, ax: Axes, value: str = "throughput") -> Axes:
         ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(PLAIN)
     ax.set_ylabel("samples / s" if value == "throughput" else "GFLOP/s")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_scaling(df: pd.DataFrame, ax: Axes) -> Axes:
+    """Train-step samples/s against world size with its 95% interval, a line per batch size (and optimizer, variant,
+    loss where several), and the ideal of each as a dotted line: n x samples/s at world size 1 (weak scaling).
+    df: reports.scaling.scaling's rows of one model, device and thread count."""
+    keys = ["batch_size", *(d for d in ("optimizer", "variant", "loss") if df[d].nunique() > 1)]
+    for i, (key, line) in enumerate(df.sort_values(ranks.WORLD).groupby(keys, sort=True)):
+        name = f"batch {key[0]}" + "".join(f", {k}" for k in key[1:])
+        sizes, colour = line[ranks.WORLD].astype(int), f"C{i}"
+        errors = [line["throughput"] * (1 - line["time"] / line["time_high"]),
+                  line["throughput"] * (line["time"] / line["time_low"] - 1)]  # fmt: skip
+        ax.errorbar(sizes, line["throughput"], yerr=errors, marker="o", capsize=3, color=colour, label=name)
+        one = line.loc[sizes == 1, "throughput"]
+        if len(one):
+            ax.plot(sizes, sizes * one.iloc[0], ":", color=colour, label=f"{name}: ideal")
+    found = sorted(df[ranks.WORLD].astype(int).unique())
+    ax.set_xticks(found, [str(n) for n in found])
+    ax.set_xlabel("world size (ranks)")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.set_ylabel("samples / s (all ranks)")
     ax.legend(fontsize="small")
     return ax

@@ -15,7 +15,7 @@ from itertools import pairwise
 import pandas as pd
 
 from core.stats import MIN_EFFECT
-from reports import models
+from reports import models, ranks
 from reports.document import Section
 from reports.headline import candidates, group_label, lead_phase, measure, scope
 from reports.margin import Rounds, describe, ranked
@@ -98,11 +98,11 @@ def threads(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     if phase is None:
         return
     rows = candidates(df, phase)
-    lead = models.per_model(df)
+    lead = (*models.per_model(df), *ranks.per_world(df))
     for _, part in rows.groupby([models.MODEL, "device"], sort=True):
         best = ranked(part, measure(phase))[0]
         same = part
-        for dim in ("batch_size", "optimizer", "loss"):
+        for dim in ("batch_size", "optimizer", "loss", ranks.WORLD):
             same = same[same[dim] == best[dim]]
         counts = same.sort_values("threads")
         if len(counts) < 2:
@@ -126,18 +126,23 @@ def threads_line(device: str, setting: str, by_threads: list[pd.Series], rounds:
 
 def crossover(df: pd.DataFrame, rounds: Rounds) -> Iterator[str]:
     """Per model: where the GPU overtakes the CPU in the train step, when the run timed both."""
-    lead = models.per_model(df)
+    lead = (*models.per_model(df), *ranks.per_world(df))
     for _, steps in candidates(df, "train_step").groupby(models.MODEL, sort=True):
         yield from model_crossover(steps, rounds, lead)
 
 
 def model_crossover(steps: pd.DataFrame, rounds: Rounds, named: tuple[str, ...]) -> Iterator[str]:
-    """Where the GPU overtakes the CPU in one model's train steps (`named`: the model, where the run names it)."""
+    """Where the GPU overtakes the CPU in one model's train steps (`named`: the model and the world size, where the
+    run names them), at the world size of the CPU's best."""
     if not {"cpu", "cuda"} <= set(steps["device"]):
         return
     best_cpu = ranked(steps[steps["device"] == "cpu"])[0]
     start = "**GPU or CPU**" + (f" ({literal(describe(best_cpu, named))})" if named else "")
-    same = steps[(steps["optimizer"] == best_cpu["optimizer"]) & (steps["loss"] == best_cpu["loss"])]
+    same = steps[
+        (steps["optimizer"] == best_cpu["optimizer"])
+        & (steps["loss"] == best_cpu["loss"])
+        & (steps[ranks.WORLD] == best_cpu[ranks.WORLD])
+    ]
     cpu = same[(same["device"] == "cpu") & (same["threads"] == best_cpu["threads"])].set_index("batch_size")
     gpu = same[same["device"] == "cuda"].drop_duplicates("batch_size").set_index("batch_size")
     for size in sorted(set(cpu.index) & set(gpu.index)):

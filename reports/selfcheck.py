@@ -130,9 +130,10 @@ def differences(a: Run, b: Run) -> list[str]:
     for fact in ("hostname", "cpu_model", "torch_version"):
         if a.facts.get(fact) != b.facts.get(fact):
             lines.append(f"note: A and B differ in {fact} ({a.facts.get(fact)} / {b.facts.get(fact)}): not an A/A pair")
-    threads = [sorted({x["extra_info"]["threads"] for x in run.benchmarks}) for run in (a, b)]
-    if threads[0] != threads[1]:
-        lines.append(f"note: A and B ran at different thread counts ({threads[0]} / {threads[1]}): not an A/A pair")
+    for dim, what in (("threads", "thread counts"), ("world_size", "world sizes")):
+        found = [sorted({x["extra_info"][dim] for x in run.benchmarks}) for run in (a, b)]
+        if found[0] != found[1]:
+            lines.append(f"note: A and B ran at different {what} ({found[0]} / {found[1]}): not an A/A pair")
     return lines
 
 

@@ -9,18 +9,28 @@ from typing import Any
 import pandas as pd
 
 from core.contract import COUNTED, DIMENSIONS, NONE, PHASES
-from reports import models, units
+from reports import models, ranks, units
 from reports.units import Quantity
 
+GROUPS = (models.MODEL, "device", "threads", ranks.WORLD)
 
-def groups(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """One table per model, device and thread count: figures at different thread counts never share a column,
-    and one model's figures never sit in another's table. The label names the model where the run does
-    (reports.models.named): 'transformer, cpu, 1 thread'."""
-    shown = models.named(df)
-    for (model, device, threads), part in df.groupby([models.MODEL, "device", "threads"], sort=True):
-        label = f"{device}, {threads_text(int(threads))}"  # type: ignore[call-overload]
-        yield (f"{model}, {label}" if shown else label), part
+
+def groups(df: pd.DataFrame, dims: tuple[str, ...] = GROUPS) -> Iterator[tuple[str, pd.DataFrame]]:
+    """One table per model, device, thread count and world size: figures at different thread counts or world sizes
+    never share a column, and one model's figures never sit in another's table. The label names the model and the
+    world size where the run does (reports.models.named, reports.ranks.named): 'transformer, cpu, 1 thread',
+    'cpu, 1 thread, 2 ranks'. `dims`: fewer of them, for a section that sets world sizes side by side."""
+    for keys, part in df.groupby(list(dims), sort=True):
+        yield group_label(dict(zip(dims, keys, strict=True)), df), part
+
+
+def group_label(keys: dict[str, object], df: pd.DataFrame) -> str:
+    """The label of one group of `groups` (plain text: a title escapes it, a paragraph passes it through literal)."""
+    parts = [str(keys[models.MODEL])] if models.named(df) and models.MODEL in keys else []
+    parts += [str(keys["device"]), threads_text(int(keys["threads"]))]  # type: ignore[call-overload]
+    if ranks.named(df) and ranks.WORLD in keys:
+        parts.append(ranks.text(keys[ranks.WORLD]))
+    return ", ".join(parts)
 
 
 def threads_text(threads: int) -> str:
@@ -38,7 +48,8 @@ def row_label(df: pd.DataFrame) -> pd.Series:
     for dim in ROW_DIMENSIONS:
         varies = df.loc[df[dim] != NONE, dim].nunique() > 1 or dim == "optimizer"
         if varies:
-            label = label + df[dim].map(lambda v: "" if v == NONE else f" ({v})")
+            values = df[dim].map(ranks.text) if dim == ranks.WORLD else df[dim].astype(str)
+            label = label + (" (" + values + ")").where(df[dim] != NONE, "")
     return label
 
 
@@ -54,10 +65,10 @@ def pivot(df: pd.DataFrame, cell: Callable[[pd.Series], object], index: str = "r
 
 
 def fastest_steps(df: pd.DataFrame) -> pd.DataFrame:
-    """The train step with the most samples/s, one row per model, device and thread count."""
+    """The train step with the most samples/s, one row per model, device, thread count and world size."""
     steps = df[(df["phase"] == "train_step") & df["throughput"].notna()]
-    best = steps.sort_values("throughput", ascending=False).drop_duplicates([models.MODEL, "device", "threads"])
-    return best.sort_values([models.MODEL, "device", "threads"])
+    best = steps.sort_values("throughput", ascending=False).drop_duplicates(list(GROUPS))
+    return best.sort_values(list(GROUPS))
 
 
 def latency_cell(r: pd.Series) -> Quantity:

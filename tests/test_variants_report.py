@@ -27,6 +27,7 @@ def rows(variant: str, seconds: dict[tuple[str, int], float], **extra: object) -
             "threads": 2,
             "variant": variant,
             "model": "net",
+            "world_size": 1,
             "time": t,
             "time_low": t * 0.99,
             "time_high": t * 1.01,

@@ -265,7 +265,8 @@ def throughput_figure(c: Comparison) -> list[Figure]:
     rows = rows[(rows["optimizer"] == optimizer) & (rows["loss"] == first_loss)]
     loss = "/".join(sorted(set(rows["loss"])))
     lead = ("model",) if rows["model"].nunique() > 1 else ()
-    by = (*lead, "machine", "device", "threads") if "threads" in c.keys else (*lead, "machine", "device")
+    by = (*lead, "machine", "device", *(("threads",) if "threads" in c.keys else ()))
+    by = (*by, *(("world_size",) if rows["world_size"].nunique() > 1 else ()))
     fig = figures.single(partial(plot_throughput, rows, by=by), (7, 4.5))
     caption = f"{THROUGHPUT_PHASE} throughput against batch size ({literal(optimizer)}, {literal(loss)} loss)"
     return [Figure(figures.save(fig, c.out, "throughput.png"), caption)]

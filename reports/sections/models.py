@@ -8,7 +8,7 @@ from functools import partial
 import pandas as pd
 
 from core import files
-from reports import figures, models, plots, tables
+from reports import figures, models, plots, ranks, tables
 from reports.document import Figure, Section, Table
 from reports.loaded import LoadedRun
 from reports.markdown import literal
@@ -33,11 +33,13 @@ PLOTTED = (("samples/s", "throughput"), ("GFLOP/s", "gflops"))  # the panels of 
 def section(run: LoadedRun) -> list[Section]:
     flops = models.flops_per_sample(run.base)
     found = [Section("Models", [FLOPS_TEXT], [Table(models.table(run.models, flops))])]
-    for (device, threads), part in run.base.groupby(["device", "threads"], sort=True):
+    for label, part in tables.groups(run.base, ("device", "threads", ranks.WORLD)):
         if part[models.MODEL].nunique() > 1:
-            label = f"{device}, {tables.threads_text(int(threads))}"  # type: ignore[call-overload]
+            first = part.iloc[0]
+            world = f"-w{first[ranks.WORLD]}" if int(first[ranks.WORLD]) > 1 else ""
             # The device is read from the file: a safe name before it becomes part of a path.
-            found.append(side_by_side(part, label, files.safe_name(f"models-{device}-t{threads}"), run))
+            slug = files.safe_name(f"models-{first['device']}-t{first['threads']}{world}")
+            found.append(side_by_side(part, label, slug, run))
     return found
 
 

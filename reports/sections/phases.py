@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 
 from core import files
 from core.contract import COUNTED, NONE
-from reports import efficiency, figures, models, plots, tables
+from reports import efficiency, figures, models, plots, ranks, tables
 from reports.document import Figure, Section, Table
 from reports.frame import FIGURE_NAME
 from reports.loaded import LoadedRun
@@ -42,8 +42,12 @@ def sections(run: LoadedRun) -> list[Section]:
     for label, part in tables.groups(run.base):
         # The device and model are read from the file (a model is a spec, `mymodels:tiny_mlp`): reduced to a safe
         # name before they become part of a path. A Net run's plots keep the names they had before models.
+        # A world size above 1 is named (w2); one process's plots keep their names.
         first = part.iloc[0]
-        slug = files.safe_name("-".join([*(str(first[d]) for d in lead), str(first["device"]), f"t{first['threads']}"]))
+        world = [f"w{first[ranks.WORLD]}"] if int(first[ranks.WORLD]) > 1 else []
+        slug = files.safe_name(
+            "-".join([*(str(first[d]) for d in lead), str(first["device"]), f"t{first['threads']}", *world])
+        )
         found.append(latency(part, label, slug, run.out))
         found.append(breakdown(part, label, slug, run.out))
         found.append(optimizer(part, label, slug, run.out))
@@ -145,7 +149,8 @@ def optimizer(part: pd.DataFrame, label: str, slug: str, out: Path) -> Section |
 def throughput(run: LoadedRun) -> list[Section]:
     """Train-step samples/s of every device and thread count on one plot: only when there are several."""
     steps = run.base[run.base["phase"] == "train_step"]
-    if steps.groupby(["device", "threads"]).ngroups < 2:  # several models alone: the Models section plots them
+    # Several models alone: the Models section plots them; several world sizes alone: the Scaling section.
+    if steps.groupby(["device", "threads"]).ngroups < 2:
         return []
     title = f"Train-step throughput{conditions(steps)}"
     path = save_plot(run.out, "throughput", partial(plots.plot_throughput, run.base), title, (7, 4.5))

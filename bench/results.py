@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,12 +59,41 @@ def check_json_path(value: object) -> None:
     """--benchmark-json given by the user: never an earlier run's file, nor a file inside an earlier run's
     folder (pytest-benchmark would overwrite it without a word)."""
     path = Path(value if isinstance(value, (str, os.PathLike)) else getattr(value, "name", ""))  # < 5.3: a file
+    check_outside("--benchmark-json", path, "(or leave the option out: each run gets a folder of its own)")
+
+
+def check_outside(option: str, path: Path, hint: str = "") -> None:
+    """A file (or a file-name prefix) a run writes: never inside an earlier run's folder, whose files are its
+    record."""
     inside = earlier_run(path.parent)
     if inside is not None:
         raise OptionError(
-            f"--benchmark-json: {str(path)!r} is inside the earlier run {inside}, whose files are its record: "
-            "name a file outside every run folder (or leave the option out: each run gets a folder of its own)"
+            f"{option}: {str(path)!r} is inside the earlier run {inside}, whose files are its record: "
+            f"name a path outside every run folder {hint}".rstrip()
         )
+
+
+# pytest-benchmark's other options that write files: (option, dest) whose value is a path or a file-name prefix.
+WRITERS = (
+    ("--benchmark-histogram", "benchmark_histogram"),
+    ("--benchmark-cprofile-dump", "benchmark_cprofile_dump"),
+    ("--benchmark-csv", "benchmark_csv"),
+)
+
+
+def check_writers(get: Callable[[str], Any]) -> None:
+    """Every file pytest-benchmark would write for the options given lands outside earlier runs' folders; its
+    storage (--benchmark-save, --benchmark-autosave) too."""
+    for option, dest in WRITERS:
+        value = get(dest)
+        for each in value if isinstance(value, list) else [value]:  # pytest-benchmark appends each one given
+            if isinstance(each, (str, os.PathLike)) and str(each):
+                check_outside(option, Path(each))
+    storage = get("benchmark_storage")
+    if (get("benchmark_save") or get("benchmark_autosave")) and isinstance(storage, str):
+        folder = storage.removeprefix("file://")
+        if "://" not in folder:  # another backend (elasticsearch) writes no file here
+            check_outside("--benchmark-storage", Path(folder) / "x")
 
 
 class PendingJson:

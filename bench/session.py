@@ -33,7 +33,7 @@ from bench.options import OptionError, given, parse_int, parse_percentage, parse
 from bench.peak import peak_of, probe_gflops
 from bench.publication import build_report, publish_latest
 from bench.reasons import Failure, Verdict
-from bench.results import PendingJson, check_json_path, check_results_root, write_json
+from bench.results import PendingJson, check_json_path, check_results_root, check_writers, write_json
 from bench.sampler import Budget, Sampler
 from bench.timer import RecordingClock, torch_threads
 from bench.variant import settle_inductor_cache
@@ -226,6 +226,7 @@ class RunSession:
         root = check_results_root(opt("results_root"))
         if opt("benchmark_json") is not None:
             check_json_path(opt("benchmark_json"))
+        check_writers(lambda dest: getattr(config.option, dest, None))
         check_report_packages(config)
         run = cls(config, selection, seed, run_budget)
         launch_options = Launch.parse(

@@ -90,6 +90,9 @@ def test_no_run_is_written_inside_an_earlier_one(tmp_path: Path) -> None:
         "latest": start_bench(tmp_path / "results" / "latest", *QUICK),  # the `latest` link of an earlier run
         "inside": start_bench(run / "sub", *QUICK),
         "json": start_bench(tmp_path / "other", *QUICK, "--benchmark-json", str(run / "benchmark.json")),
+        "histogram": start_bench(tmp_path / "h", *QUICK, f"--benchmark-histogram={run / 'plots' / 'h'}"),
+        "cprofile": start_bench(tmp_path / "c", *QUICK, f"--benchmark-cprofile-dump={run / 'prof'}"),
+        "storage": start_bench(tmp_path / "s", *QUICK, "--benchmark-autosave", f"--benchmark-storage={run}"),
     }
     for name, proc in procs.items():
         line = one_error_line(finish(proc))

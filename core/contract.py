@@ -152,7 +152,7 @@ def case_id(values: Mapping[Any, Any]) -> str:
         parts.append(f"t{values['threads']}")
     if values.get("variant", EAGER) != EAGER:
         parts.append(values["variant"])
-    if int(values.get("world_size", 1)) != 1:
+    if str(values.get("world_size", 1)) != "1":
         parts.append(f"w{values['world_size']}")
     return "-".join(str(p) for p in parts)
 

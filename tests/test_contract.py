@@ -9,7 +9,18 @@ from dataclasses import fields
 from pathlib import Path
 
 from core import contract
-from core.contract import COUNTED, PHASE, PHASES, TRAIN_STEP_PARTS, USES_LOSS, USES_OPTIMIZER, Case, case_id
+from core.contract import (
+    COUNTED,
+    DISTRIBUTED_PHASES,
+    PHASE,
+    PHASES,
+    PROCESS_PHASES,
+    TRAIN_STEP_PARTS,
+    USES_LOSS,
+    USES_OPTIMIZER,
+    Case,
+    case_id,
+)
 from tests.conftest import REPO, thin
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "benchmark.json"
@@ -86,10 +97,11 @@ def test_the_contract_imports_nothing_outside_the_standard_library() -> None:
 
 def test_one_registry_names_every_phase() -> None:
     assert tuple(PHASE) == PHASES
-    assert set(TRAIN_STEP_PARTS) | {"train_step"} == set(PHASES)
+    assert set(TRAIN_STEP_PARTS) | {"train_step"} == set(PROCESS_PHASES)
+    assert set(PHASES) - set(PROCESS_PHASES) == DISTRIBUTED_PHASES == {"backward_no_sync"}
     assert {"zero_grad", "step", "train_step"} == USES_OPTIMIZER
-    assert {"loss", "backward", "train_step"} == USES_LOSS
-    assert set(COUNTED) == {"forward", "backward", "train_step"}
+    assert {"loss", "backward", "train_step", "backward_no_sync"} == USES_LOSS
+    assert set(COUNTED) == {"forward", "backward", "train_step", "backward_no_sync"}
 
 
 def test_case_id_is_the_pytest_id_and_reads_every_dimension() -> None:

@@ -261,3 +261,32 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+def test_a_missing_report_package_is_named_before_anything_is_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished run must not end in an ImportError after every figure was timed: the report's packages are
+    looked for first (unless --no-report), and a missing one is one line naming it and how to install it."""
+    import importlib.util
+
+    from bench import session
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tabulate" else real(name, *a))
+    options = {"no_report": False, "benchmark_disable": False}
+    config = type("Config", (), {"getoption": staticmethod(lambda name: options[name])})()
+    with pytest.raises(OptionError) as caught:
+        session.check_report_packages(config)  # type: ignore[arg-type]
+    assert "'tabulate'" in str(caught.value) and "pip install tabulate" in str(caught.value)
+    options["no_report"] = True
+    session.check_report_packages(config)  # type: ignore[arg-type]  # --no-report needs none of them
+
+
+@pytest.mark.e2e
+def test_benchmark_disable_alone_runs_every_case_once_and_saves_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    run = earlier_run(root)
+    result = finish(start_bench(root, *QUICK, "--benchmark-disable"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "nothing saved" in result.stdout
+    assert sorted(p.name for p in root.iterdir()) == ["20260101T000000Z-host", "latest"]  # no new run
+    assert os.readlink(root / "latest") == run.name

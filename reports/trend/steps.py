@@ -1,13 +1,12 @@
 """Steps in one series: where a case's time changed and stayed changed.
 
 The change points come from ruptures (PELT, an exact search for the segmentation that minimises the cost of every
-segment plus a penalty per change), with a cost of our own that weighs each run by its noise: a weighted least
-squares fit of a constant per segment, the weight of a run 1 / (the series' run-to-run variance + the variance its
-own interval says). A change PELT finds is kept only when it holds up (confirm): at least MIN_SIZE runs on each
-side, a ratio of at least MIN_STEP between the medians of the runs around it, and a bootstrap interval of that
-ratio that excludes 1. So a single outlying run is never a step: it cannot be a segment of its own, and one run
-moves no median. The thresholds were chosen by measurement on histories drawn from real runs
-(tests/perf/trend_goals.py; docs/trend.md).
+segment plus a penalty per change), with a cost of our own (Bounded): each segment is located by its lower
+quartile, and each run costs its pinball loss from there in units of its noise, capped. A change PELT finds is kept
+only when it holds up (confirm): at least MIN_SIZE runs on each side, a ratio of at least MIN_STEP between the lower
+quartiles of the runs around it, and a bootstrap interval of that ratio that excludes 1. So a single outlying run
+is never a step: it cannot be a segment of its own, its cost is capped, and it moves no quartile. The thresholds
+were chosen by measurement on histories drawn from real runs (tests/perf/trend_goals.py; docs/trend.md).
 
 Every value here is a log time: a step of the series is a ratio of times.
 """
@@ -28,18 +27,20 @@ PENALTY = 0.6  # per change, times log(runs), in the cost's noise units (measure
 MIN_STEP = 0.03  # smaller ratios are not reported: the level of a whole run moves by more between runs here
 WINDOW = 10  # runs on each side that a step's ratio is measured over: a long history's old drift stays out
 FLOOR = 0.002  # the smallest noise a series is taken to have (log scale): a constant series has none at all
+# Where a segment is: its lower quartile. A shared machine only ever makes a run slower, so the quick runs are the
+# steady ones; the median in its place called 3.1 false changes per 20 cases instead of 0.8 (docs/trend.md).
 LOWER = 0.25
-BOUND = 2.0  # noise units: a run further from its segment's median costs no more than this
+BOUND = 2.0  # the most one run can cost (pinball loss in noise units): a disturbed run costs no more than this
 TRIM = 0.1  # of the successive differences, the largest: a step's, an outlier's
 TRIMMED = 0.94  # the mean of the others, in standard deviations of normal noise (by simulation, 40 runs)
 Z = 1.959963984540054  # the normal quantile of a 95% interval: an interval's half-width is Z standard errors
 
 
 class Bounded(BaseCost):  # type: ignore[misc]  # ruptures has no type hints
-    """ruptures' cost of a segment: the squared deviations of its values from their median, each in units of its
-    run's noise and bounded by BOUND squared (a truncated quadratic loss: an M-estimator's robustness). One
-    disturbed run costs the same whether it is 3 or 30 noise units off, so no segmentation pays to isolate a few:
-    each change costs the penalty, and a handful of outliers never recoup it. A step that lasts does.
+    """ruptures' cost of a segment: the pinball loss of its values around their LOWER quantile (a quantile
+    regression's loss), each in units of its run's noise and capped at BOUND. One disturbed run costs the same
+    whether it is 3 or 30 noise units off, so no segmentation pays to isolate a few: each change costs the penalty,
+    and a handful of outliers never recoup it. A step that lasts does.
 
     The signal has two columns, the value and its run's noise (one standard deviation)."""
 

@@ -3,7 +3,8 @@
 Compare runs from several machines: one verdict per shared case, written to a new comparison folder.
 Each RUN is a run folder, a benchmark.json, or a folder with runs anywhere below it (downloaded CI
 artifacts); `nox -s compare -- RUN ...` runs the same. Exit status: 0 compared, 1 the --fail-slower gate
-failed (a run that stopped early fails it too, unless --allow-incomplete), 2 no comparison could be made.
+failed (a run that stopped early fails it too, unless --allow-incomplete) or --fail-on-graph-change found a
+compiled case whose graphs, graph breaks or recompiles changed, 2 no comparison could be made.
 """
 
 from __future__ import annotations
@@ -61,12 +62,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let the --fail-slower gate pass with a run that stopped early (interrupted); it is still named",
     )
+    parser.add_argument(
+        "--fail-on-graph-change",
+        action="store_true",
+        help="exit 1 when a compiled case's graphs, graph breaks or recompiles differ from the baseline's (exactly)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     found = comparison(
-        args.runs, args.label, args.baseline, args.min_effect, args.fail_slower, args.out, args.allow_incomplete
-    )
+        args.runs, args.label, args.baseline, args.min_effect, args.fail_slower, args.out, args.allow_incomplete,
+        args.fail_on_graph_change,
+    )  # fmt: skip
     writable(args.out, lambda: page.write(found))
     for note in found.notes:
         print(one_line(note if note.startswith("warning:") else f"note: {note}"), file=sys.stderr)

@@ -15,6 +15,7 @@ import pandas as pd
 from core import files
 from core.contract import DIMENSIONS
 from core.stats import MIN_EFFECT
+from reports.compare import graphs
 from reports.compare.sources import Source, load_sources, pick_baseline
 from reports.compare.speedup import MISSING_HERE, case_name, compare, gate, join_keys, presence, shared
 from reports.load import ReportError
@@ -54,6 +55,11 @@ class Comparison:
         return [s for s in self.sources if s.incomplete]
 
     @cached_property
+    def graph_changes(self) -> pd.DataFrame:
+        """The compiled cases' counts (graphs, breaks, recompiles) that differ from the baseline's, exactly."""
+        return graphs.changes(self.sources, self.baseline, self.keys)
+
+    @cached_property
     def partial(self) -> pd.DataFrame:
         """The cases not in every run, and what each run did with them."""
         return presence(self.sources, self.keys)
@@ -67,6 +73,7 @@ def comparison(
     threshold: float | None = None,
     out: Path | None = None,
     allow_incomplete: bool = False,
+    graph_gate: bool = False,
 ) -> Comparison:
     """Read the runs, compare them, and claim the folder the comparison goes to (output_folder), last: a
     comparison that cannot be made (ReportError) leaves no folder behind."""
@@ -79,6 +86,9 @@ def comparison(
     failed = [] if threshold is None else gate_lines(sources, table, threshold, base)
     if threshold is not None and not allow_incomplete:
         failed = [*map(incomplete_line, filter(lambda s: s.incomplete, sources)), *failed]
+    if graph_gate:  # --fail-on-graph-change
+        changed, said = graphs.gate_lines(sources, index, join_keys(sources))
+        failed, notes = [*failed, *changed], [*notes, *said]
     folder = writable(out, lambda: output_folder(out))
     return Comparison(sources, index, table, folder, min_effect, threshold, notes, failed, allow_incomplete)
 

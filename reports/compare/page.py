@@ -11,6 +11,7 @@ import pandas as pd
 from core.contract import DEFAULT_MODEL, noise_warnings
 from core.stats import CONFIDENCE, FASTER, MAX_DRAWS, RESAMPLES, SAME, SLOWER
 from reports import figures, units
+from reports.compare import graphs
 from reports.compare.comparison import Comparison
 from reports.compare.plots import plot_speedup, plot_throughput
 from reports.compare.sources import Source
@@ -130,9 +131,9 @@ def incomplete_lines(c: Comparison) -> list[str]:
 
 
 def gate_lines(c: Comparison) -> list[str]:
-    """The gate's verdict (--fail-slower), when it was asked for."""
+    """The gate's verdict (--fail-slower, --fail-on-graph-change), when it was asked for."""
     if c.threshold is None:
-        return []
+        return [f"Gate: **failed**, {literal(line)}" for line in c.failed]
     passed = f"passed, no case is significantly slower by more than {c.threshold:.0%}"
     if c.incomplete:
         passed += ", with incomplete run(s) accepted by --allow-incomplete: " + ", ".join(
@@ -229,6 +230,10 @@ def method_section(c: Comparison) -> Section:
     return Section("How to read this", text)
 
 
+def graphs_section(c: Comparison) -> Section:
+    return graphs.section(c.graph_changes, graphs.compiled(c.sources))
+
+
 def presence_section(c: Comparison) -> Section:
     if c.partial.empty:
         return Section("Cases not in every run", ["Every case is in every run."])
@@ -280,6 +285,7 @@ SECTIONS: tuple[Callable[[Comparison], Section], ...] = (
     cases_section,
     speedup_section,
     throughput_section,
+    graphs_section,
     presence_section,
     method_section,
 )
@@ -296,11 +302,12 @@ def write(c: Comparison) -> None:
 
 
 def numbers(c: Comparison) -> pd.DataFrame:
-    """compare.csv: every row, with its baseline, and which of the row's two runs stopped early and why
-    ('' when both completed), so that a script reading the CSV alone is told too."""
+    """compare.csv: every row, with its baseline, which of the row's two runs stopped early and why ('' when both
+    completed), and the compile counts that changed ('' when none did), so that a script reading the CSV alone is
+    told too."""
     why = {s.label: s.incomplete for s in c.sources}
     stopped = [
         "; ".join(f"{label}: {why[label]}" for label in dict.fromkeys((c.base, machine)) if why[label])
         for machine in c.table["machine"]
     ]
-    return c.table.assign(baseline=c.base, incomplete=stopped)
+    return c.table.assign(baseline=c.base, incomplete=stopped, graphs_changed=graphs.per_row(c.graph_changes, c.table))

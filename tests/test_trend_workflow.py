@@ -85,3 +85,16 @@ def test_the_history_gains_this_run_keeps_the_newest_and_the_trend_reads_it(
     script = step(job, "Job summary")["run"]
     subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env={**path, "GITHUB_STEP_SUMMARY": str(summary)})
     assert summary.read_text().startswith("# Trend")
+
+
+def test_nox_trend_installs_the_reports_group_alone_and_passes_the_folders(tmp_path: Path) -> None:
+    pytest.importorskip("nox", reason="needs nox (the test dependency group)")
+    import noxfile
+    from tests.test_nox import FakeSession
+
+    session = FakeSession(tmp_path)
+    session.posargs = ["history", "--fail-regression-in", "3"]
+    noxfile.trend(session)  # type: ignore[arg-type]
+    assert any(r.startswith("ruptures") for r in session.installed)
+    assert not any(r.startswith("torch") for r in session.installed)
+    assert session.commands == [("python", "-m", "reports", "trend", "history", "--fail-regression-in", "3")]

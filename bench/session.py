@@ -542,6 +542,10 @@ class RunSession:
         """The closing lines, after pytest-benchmark's tables: the run ends with the report's path."""
         if self.save_error is not None:  # said on stderr (bench/plugin.py)
             return
+        if self.launch is not None:  # this process timed nothing itself: rank 0's lines above hold the run
+            sizes = ", ".join(str(n) for n in self.selection.world_sizes)
+            terminal.write_line(f"netbench: the ranks ran the matrix at world sizes {sizes}; rank 0's lines are above")
+            return
         if self.pending is None or self.canary is None:
             return
         run_dir = self.pending.folder

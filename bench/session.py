@@ -208,6 +208,7 @@ class RunSession:
         # A distributed run: in the process the user started, how to launch the ranks (it times nothing itself);
         # in each rank, its place among them (bench.distributed).
         self.launch: Launch | None = None
+        self.launch_status: int | None = None
         self.ranks: Ranks | None = None
         self.session: pytest.Session | None = None
         self.distributed: dict[str, Any] = {}
@@ -385,7 +386,8 @@ class RunSession:
         """The process the user started, of a distributed run: the ranks' status (bench.launcher)."""
         assert self.launch is not None
         args = ["-m", "pytest", *self.config.invocation_params.args, f"--seed={self.seed}"]
-        return launch(self.launch, args)
+        self.launch_status = launch(self.launch, args)
+        return self.launch_status
 
     def peak(self, device: str, threads: int) -> float:
         """The device's measured fp32 peak at a thread count, probed once per run and kept in machine_info."""
@@ -542,9 +544,11 @@ class RunSession:
         """The closing lines, after pytest-benchmark's tables: the run ends with the report's path."""
         if self.save_error is not None:  # said on stderr (bench/plugin.py)
             return
-        if self.launch is not None:  # this process timed nothing itself: rank 0's lines above hold the run
+        if self.launch is not None and self.launch_status == 0:  # it timed nothing itself: rank 0's lines hold the run
             sizes = ", ".join(str(n) for n in self.selection.world_sizes)
             terminal.write_line(f"netbench: the ranks ran the matrix at world sizes {sizes}; rank 0's lines are above")
+            return
+        if self.launch is not None:
             return
         if self.pending is None or self.canary is None:
             return

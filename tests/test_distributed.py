@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,22 @@ def test_a_killed_rank_is_one_line_and_nothing_is_saved_complete(tmp_path: Path)
         assert json.loads(run.read_text())["netbench"].get("interrupted")
     leftovers = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout.split()
     assert not leftovers  # no rank left behind
+
+
+@pytest.mark.e2e
+def test_a_hung_rank_ends_the_run_within_the_collective_timeout(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    env = {**os.environ, "NETBENCH_HANG_RANK": "1", "NETBENCH_COLLECTIVE_TIMEOUT": "10", "TMPDIR": tempfile.mkdtemp()}
+    env = {k: v for k, v in env.items() if not k.startswith("PYTEST_")}
+    start = time.monotonic()
+    result = finish(start_bench(root, *TWO, "-p", "tests.rank_killer", env=env), 240)
+    assert time.monotonic() - start < 150  # the timeout, the launcher's stop, and the ranks' start: not for ever
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "distributed run failed" in lines[0], result.stderr[-3000:]
+    assert not (root / "latest").exists()
+    leftovers = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout.split()
+    assert not leftovers  # the hung rank was stopped too
 
 
 @pytest.mark.e2e

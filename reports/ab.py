@@ -92,7 +92,7 @@ def ab_comparison(folder: Path, min_effect: float | None = None, threshold: floa
         failed = [*map(incomplete_line, filter(lambda s: s.incomplete, sources)), *failed]
     lines = [*about_lines(about), *notes]
     return Comparison(sources, index, table, folder, effect, threshold, lines, failed, allow_incomplete,
-                      method(about, effect))  # fmt: skip
+                      method(about, effect), about["metric"])  # fmt: skip
 
 
 def smallest_called(table: pd.DataFrame, min_effect: float) -> float:

@@ -95,6 +95,15 @@ def test_a_bad_side_is_one_line_and_nothing_written(tmp_path: Path, side: str, e
     assert not (tmp_path / "out").exists()
 
 
+def test_counts_without_valgrind_say_how_to_get_it_in_one_line(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "bench.ab", "--baseline", fake(), "--candidate", fake(), "--metric", "instructions"]
+    env = {**os.environ, "PATH": str(tmp_path)}  # no valgrind on it
+    done = subprocess.run([*argv, "--out", str(tmp_path / "out")], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "apt-get install valgrind" in done.stderr and not (tmp_path / "out").exists()
+
+
 def test_a_worker_that_dies_names_its_side_and_case(tmp_path: Path) -> None:
     done = ab(tmp_path, fake(), fake("--die-at", "step"))
     assert done.returncode == 2
@@ -103,7 +112,7 @@ def test_a_worker_that_dies_names_its_side_and_case(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_no_worker_outlives_an_interrupted_coordinator(tmp_path: Path) -> None:
+def test_an_interrupted_coordinator_ends_its_workers_and_saves_what_it_has_as_incomplete(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "bench.ab", "--baseline", fake(), "--candidate", fake(), "--trials", "100000"]
     proc = subprocess.Popen([*argv, "--out", str(tmp_path / "out")], cwd=REPO, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -113,8 +122,14 @@ def test_no_worker_outlives_an_interrupted_coordinator(tmp_path: Path) -> None:
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert len(children) == 2
     proc.terminate()
-    assert proc.wait(timeout=30) == 130
+    assert proc.wait(timeout=60) == 130
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"
+    why = json.loads((out / "candidate" / "benchmark.json").read_text())["netbench"]["interrupted"]
+    assert why.startswith("interrupted after ") and why.endswith(" of 100000 trials")
+    assert "**Incomplete run**" in (out / "compare.md").read_text()
+    gate = [sys.executable, "-m", "reports", "ab", str(out), "--fail-slower", "10%"]
+    done = subprocess.run(gate, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1 and "is an incomplete run" in done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -43,9 +44,15 @@ def test_a_slower_step_is_called_slower(tmp_path: Path) -> None:
     assert sorted(verdicts(tmp_path / "ab")) == ["no significant difference", "slower"]
 
 
-@pytest.mark.xfail(strict=False, reason="the worker found no callgrind dump on 2026-12-02 (docs/ab.md): unresolved")
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed (apt-get install valgrind)")
 def test_instructions_are_counted_and_repeat(tmp_path: Path) -> None:
     done = ab(tmp_path / "n", sys.executable, "--phases", "loss", "--metric", "instructions")
     assert done.returncode == 0, done.stderr
     assert verdicts(tmp_path / "n") == ["no significant difference"]
+    counts = []
+    for side in ("baseline", "candidate"):
+        (bench,) = json.loads((tmp_path / "n" / side / "benchmark.json").read_text())["benchmarks"]
+        data, trials = bench["stats"]["data"], bench["extra_info"]["passes"]
+        assert all(float(x).is_integer() for x in data) and sorted(set(trials)) == [0, 1]
+        counts += [min(x for x, t in zip(data, trials, strict=True) if t == trial) for trial in (0, 1)]
+    assert min(counts) > 10_000 and max(counts) / min(counts) < 1.005  # an MSE loss at batch 1: ~85,000, 0.02%

@@ -5,7 +5,8 @@ Each side is a command that starts a Python: an interpreter of another environme
 its arguments, split as a shell would). The result is a new folder (results/ab-<UTC time>/, or --out) with
 compare.md, compare.csv and compare.html as `python -m reports compare` writes them, each side's run, and
 ab.json. Exit status: 0 compared, 1 the --fail-slower gate failed, 2 no comparison (a bad side, a worker
-that died, a bad option: one line), 130 interrupted (nothing written).
+that died, a bad option: one line), 130 interrupted (the trials done so far saved as an incomplete comparison,
+or nothing before the first).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
 from bench.ab import output
-from bench.ab.instructions import callgrind_prefix
+from bench.ab.instructions import ENVIRONMENT, callgrind_prefix
 from bench.ab.side import Side, SideError
 from bench.ab.trials import Matrix, Schedule, prepare, run
 from bench.affinity import available, groups
@@ -131,17 +133,19 @@ def page_arguments(args: argparse.Namespace) -> list[str]:
 
 def compare(args: argparse.Namespace) -> int:
     prefix = callgrind_prefix() if args.metric == INSTRUCTIONS else []
-    env = {"NETBENCH_CALLGRIND": "1"} if prefix else {}
+    env = ENVIRONMENT if prefix else {}
     sides = [Side(BASELINE, args.baseline, prefix, env), Side(CANDIDATE, args.candidate, prefix, env)]
     stop_on_signal(sides)
+    progress = Progress()
     try:
         for side in sides:
             side.launch()
         for side in sides:
             side.greet()
-        found = matrix(sides, options(args))
-        plan = schedule(args, found.cases)
-        rounds = prepare(sides, found)
+        progress.matrix = matrix(sides, options(args))
+        progress.plan = schedule(args, progress.matrix.cases)
+        rounds = prepare(sides, progress.matrix, together=args.metric == INSTRUCTIONS)
+        found, plan = progress.matrix, progress.plan
         if not found.runnable(sides):
             raise SideError(
                 "no case runs on both sides: " + "; ".join(f"{s}: {r}" for (s, _), r in list(found.skipped.items())[:2])
@@ -150,15 +154,51 @@ def compare(args: argparse.Namespace) -> int:
             f"A/B: {len(found.runnable(sides))} cases, {plan.trials} {plan.mode} trials, seed {plan.seed}",
             file=sys.stderr,
         )
-        clock = time.perf_counter()
-        started = run(sides, found, rounds, plan, lambda t: print(f"trial {t + 1}/{plan.trials}", file=sys.stderr))
+        progress.started, clock = time.time(), time.perf_counter()
+        run(sides, found, rounds, plan, progress.trial_done)
         wall = time.perf_counter() - clock
+    except KeyboardInterrupt:
+        for side in sides:
+            side.stop()
+        return interrupted(args, sides, progress)
     finally:
         for side in sides:
             side.stop()
     folder = out_folder(args.out)
-    output.write(folder, sides, found, plan, args.metric, started, wall)
+    output.write(folder, sides, found, plan, args.metric, progress.started, wall)
     return output.build_page(folder, page_arguments(args))
+
+
+@dataclass
+class Progress:
+    """How far the comparison got: what an interrupted one can still save."""
+
+    matrix: Matrix | None = None
+    plan: Schedule | None = None
+    started: float = 0.0  # time.time() when the trials began; 0 before
+    trials: int = 0  # trials done
+
+    def trial_done(self, trial: int) -> None:
+        self.trials = trial + 1
+        assert self.plan is not None
+        print(f"trial {trial + 1}/{self.plan.trials}", file=sys.stderr)
+
+
+def interrupted(args: argparse.Namespace, sides: Sequence[Side], progress: Progress) -> int:
+    """Ctrl-C or SIGTERM during the trials: what both sides timed is saved, marked incomplete (every reader says
+    so, and the gate fails on it); before a whole trial was done, nothing is. Exit status 130 either way."""
+    found, plan = progress.matrix, progress.plan
+    if found is None or plan is None or progress.trials == 0:
+        print("interrupted: the workers are stopped; nothing written (no trial was complete)", file=sys.stderr)
+        return 130
+    why = f"interrupted after {progress.trials} of {plan.trials} trials"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the folder is written whole: one more Ctrl-C waits for it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    folder = out_folder(args.out)
+    output.write(folder, sides, found, plan, args.metric, progress.started, time.time() - progress.started, why)
+    output.build_page(folder, page_arguments(args))
+    print(f"interrupted: the workers are stopped; {why}, saved, marked incomplete, in {folder}", file=sys.stderr)
+    return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SideError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the trials' own handling (while starting, or writing)
         print("interrupted: the workers are stopped; nothing written", file=sys.stderr)
         return 130
 

@@ -1,5 +1,11 @@
 """Instruction counts instead of times: the workers run under Valgrind's callgrind, one Valgrind process per
-side for the whole matrix, with collection switched on only around each case's counted calls."""
+side for the whole matrix, with collection switched on only around each counted call (bench/ab/worker.py).
+
+Instrumentation is off until the first count (`--instr-atstart=no`): importing torch, building and warming
+every case then run at Valgrind's plain speed, and the worker switches it on through vgdb just before it
+counts. Measured on the 2-core box (load 3-9): importing torch under callgrind took 154 s instrumented, 25 s
+not.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,28 @@ import shutil
 from bench.ab.side import SideError
 
 HOW_TO_GET = "valgrind: not found; install it from the system's packages (Debian/Ubuntu: apt-get install valgrind)"
+DUMP = "callgrind.out"  # in the worker's own folder: DUMP.<pid>.<n>, one file per counted call
+# What a count must not depend on: the hash of a str (the order of dict probes, PYTHONHASHSEED is drawn per
+# process otherwise), the same in both sides and in every run.
+ENVIRONMENT = {"NETBENCH_CALLGRIND": "1", "PYTHONHASHSEED": "0"}
 
 
 def callgrind_prefix() -> list[str]:
     """The command the workers run under; SideError (one line: how to get it) where valgrind is missing."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
+    valgrind, vgdb = shutil.which("valgrind"), shutil.which("vgdb")
+    if valgrind is None or vgdb is None:
         raise SideError(HOW_TO_GET)
     return [
         valgrind,
         "--tool=callgrind",
         "--collect-atstart=no",
-        "--instr-atstart=yes",
-        "--callgrind-out-file=/dev/null",
+        "--instr-atstart=no",
+        # Relative to the worker's folder (its working directory); %p keeps a wrapper's processes apart. Each
+        # toggle-and-dump writes DUMP.<pid>.<n>. (With /dev/null here, as before, no dump was ever written:
+        # callgrind cannot create /dev/null.<n>.)
+        f"--callgrind-out-file={DUMP}.%p",
+        # A wrapper (`env X=1 python`, tests/perf/slow_step/slow.sh) starts the Python through exec or as its
+        # child: follow it, but not vgdb, which the worker starts to switch instrumentation on.
+        "--trace-children=yes",
+        "--trace-children-skip=*/vgdb",
     ]

@@ -52,7 +52,8 @@ def notes(cases: dict[tuple[str, Case], str], label: str) -> list[dict[str, Any]
     return [{**vars(case), "reason": reason} for (side, case), reason in cases.items() if side == label]
 
 
-def run_file(side: Side, matrix: Matrix, schedule: Schedule, started: float, wall: float) -> dict[str, Any]:
+def run_file(side: Side, matrix: Matrix, schedule: Schedule, started: float, wall: float,
+             interrupted: str = "") -> dict[str, Any]:  # fmt: skip
     timed = [
         benchmark(c, matrix.timed[(side.label, c)], schedule.metric)
         for c in matrix.cases
@@ -65,6 +66,7 @@ def run_file(side: Side, matrix: Matrix, schedule: Schedule, started: float, wal
         "selection": selection, "skipped": notes(matrix.skipped, side.label),
         "failed": notes(matrix.failed, side.label),
         "passes": schedule.trials, "seed": schedule.seed, "started": started, "wall_seconds": wall,
+        **({"interrupted": interrupted} if interrupted else {}),
     })  # fmt: skip
     found = facts(side)
     machine = {"node": found.get("hostname", ""), "processor": found.get("cpu_model", ""), "netbench": found}
@@ -82,10 +84,11 @@ def side_record(side: Side) -> dict[str, Any]:
 
 
 def write(folder: Path, sides: Sequence[Side], matrix: Matrix, schedule: Schedule, metric: str,
-          started: float, wall: float) -> None:  # fmt: skip
+          started: float, wall: float, interrupted: str = "") -> None:  # fmt: skip
+    """Both sides' runs and ab.json; `interrupted` (why the trials stopped early) marks each run incomplete."""
     for side in sides:
         (folder / side.label).mkdir()
-        text = json.dumps(run_file(side, matrix, schedule, started, wall), indent=1)
+        text = json.dumps(run_file(side, matrix, schedule, started, wall, interrupted), indent=1)
         files.write_text(folder / side.label / RESULT_FILE, text)
     about = ab.record({
         "mode": schedule.mode, "metric": metric, "seed": schedule.seed, "trials": schedule.trials,

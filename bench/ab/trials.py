@@ -6,10 +6,11 @@ pinned to its own CPUs, and swaps the CPUs halfway through each case's turn so t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,25 +59,37 @@ def context(side: Side, case: Case, what: str) -> Callable[[SideError], SideErro
     return lambda err: SideError(f"{err} ({what} {case_id(vars(case))})")
 
 
-def prepare(sides: Sequence[Side], matrix: Matrix) -> dict[Case, int]:
-    """Build every case on every side; the rounds of each case's turn (the same on both sides)."""
+def prepare(sides: Sequence[Side], matrix: Matrix, together: bool = False) -> dict[Case, int]:
+    """Build every case on every side; the rounds of each case's turn (the same on both sides). One side after
+    the other, so that each calibrates alone; `together` (for counts, which no neighbour changes) both at once:
+    under Valgrind, building and warming the quick matrix is most of a count's wall time."""
     seconds: dict[Case, float] = {}
-    for side in sides:
-        for ident, case in enumerate(matrix.cases):
-            try:
-                found = side.ask({"op": "prepare", "id": ident, "case": vars(case)})
-            except SideError as err:
-                raise context(side, case, "while preparing")(err) from None
-            if "skip" in found:
-                matrix.skipped[(side.label, case)] = str(found["skip"])
-            elif "error" in found:
-                matrix.failed[(side.label, case)] = str(found["error"])
-            else:
-                matrix.timed[(side.label, case)] = Timed(
-                    iterations=int(found["iterations"]), implementation=str(found.get("implementation", ""))
-                )
-                seconds[case] = max(seconds.get(case, 0.0), float(found["round_seconds"]))
+    for ident, case in enumerate(matrix.cases):
+        for group in [sides] if together else [[side] for side in sides]:
+            for side in group:
+                with preparing(side, case):
+                    side.send({"op": "prepare", "id": ident, "case": vars(case)})
+            for side in group:
+                with preparing(side, case):
+                    found = side.read()
+                if "skip" in found:
+                    matrix.skipped[(side.label, case)] = str(found["skip"])
+                elif "error" in found:
+                    matrix.failed[(side.label, case)] = str(found["error"])
+                else:
+                    matrix.timed[(side.label, case)] = Timed(
+                        iterations=int(found["iterations"]), implementation=str(found.get("implementation", ""))
+                    )
+                    seconds[case] = max(seconds.get(case, 0.0), float(found["round_seconds"]))
     return {case: rounds_for(s) for case, s in seconds.items()}
+
+
+@contextlib.contextmanager
+def preparing(side: Side, case: Case) -> Iterator[None]:
+    try:
+        yield
+    except SideError as err:
+        raise context(side, case, "while preparing")(err) from None
 
 
 @dataclass
@@ -140,14 +153,26 @@ def duet_turn(
             record(matrix, side, case, trial, take(side, case, ident, rounds), started)
 
 
-COUNTED_CALLS = 3  # calls counted per turn: a count repeats, so a few calls give its figure
+# Calls counted per turn, each a count of its own; the trial's figure is the smallest. A count is not exactly the
+# same from call to call: glibc's malloc takes another path as its free lists change, and Python's specializing
+# interpreter now and then retries a specialization (measured: MSE loss at batch 1, about 76,000 instructions,
+# calls 0.3-2.5% above the smallest, a few thousand instructions). Short calls get more of them, as they cost
+# little under callgrind; a call of 20 ms or more (uninstrumented) gets one: a few thousand instructions are
+# nothing to its count, and instrumented, each such call (its setup too) takes tens of seconds.
+COUNTED_CALLS = (1, 15)
 
 
-def count_turn(sides: Sequence[Side], matrix: Matrix, case: Case, ident: int, trial: int, started: float) -> None:
+def counted_calls(rounds: int) -> int:
+    """From a case's rounds per turn (more for a shorter round, bench.ab.trials.rounds_for)."""
+    return max(COUNTED_CALLS[0], min(COUNTED_CALLS[1], rounds))
+
+
+def count_turn(sides: Sequence[Side], matrix: Matrix, case: Case, ident: int, rounds: int, trial: int,
+               started: float) -> None:  # fmt: skip
     """Both sides count the case's instructions at once: a count does not depend on what runs beside it."""
     for side in sides:
         try:
-            side.send({"op": "count", "id": ident, "calls": COUNTED_CALLS})
+            side.send({"op": "count", "id": ident, "calls": counted_calls(rounds)})
         except SideError as err:
             raise context(side, case, "while counting")(err) from None
     for side in sides:
@@ -173,7 +198,7 @@ def run(sides: Sequence[Side], matrix: Matrix, rounds: dict[Case, int], schedule
             if (order[0].label, case) in matrix.failed or (order[1].label, case) in matrix.failed:
                 continue
             if schedule.metric == INSTRUCTIONS:
-                count_turn(order, matrix, case, ident[case], trial, started)
+                count_turn(order, matrix, case, ident[case], rounds[case], trial, started)
             elif schedule.mode == DUET:
                 duet_turn(order, matrix, case, ident[case], rounds[case], trial, started, groups)
             else:

@@ -13,6 +13,7 @@ from typing import TypeVar
 import pandas as pd
 
 from core import files
+from core.ab import TIME
 from core.contract import DIMENSIONS
 from core.stats import MIN_EFFECT
 from reports.compare import graphs
@@ -36,6 +37,7 @@ class Comparison:
     failed: list[str] = field(default_factory=list)  # why the gate fails, one line per reason; [] when it passes
     allow_incomplete: bool = False  # --allow-incomplete: the gate may pass with a run that stopped early
     method: tuple[str, ...] = ()  # how the verdicts were made, when not as compare makes them (reports.ab)
+    metric: str = TIME  # what a case's figure is: seconds per call, or instructions per call (core.ab)
 
     @property
     def base(self) -> str:

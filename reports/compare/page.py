@@ -8,6 +8,7 @@ from functools import partial
 
 import pandas as pd
 
+from core.ab import TIME
 from core.contract import DEFAULT_MODEL, noise_warnings
 from core.stats import CONFIDENCE, FASTER, MAX_DRAWS, RESAMPLES, SAME, SLOWER
 from reports import figures, units
@@ -164,12 +165,17 @@ def runs_table(sources: Sequence[Source], baseline: int) -> Table:
     return Table(pd.DataFrame(rows))
 
 
-def cases_table(rows: pd.DataFrame, caption: str = "") -> Table:
+def instructions(x: float) -> str:
+    return f"{units.sig3(x)} instr"
+
+
+def cases_table(rows: pd.DataFrame, caption: str = "", metric: str = TIME) -> Table:
+    figure = units.seconds if metric == TIME else instructions  # an A/B of counts (reports.ab)
     frame = pd.DataFrame({
         "case": rows["case"],
         "run": rows["machine"],
-        "baseline": rows["baseline_time"].map(units.seconds),
-        "this run": rows["time"].map(units.seconds),
+        "baseline": rows["baseline_time"].map(figure),
+        "this run": rows["time"].map(figure),
         "speedup": rows["speedup"].map(times),
         f"{CONFIDENCE:.0%} interval": list(map(interval, rows["ci_low"], rows["ci_high"])),
         "p": rows["p"].map(p_value),
@@ -197,13 +203,13 @@ def summary_section(c: Comparison) -> Section:
     text = [] if len(wins) else ["No case is significantly faster than the baseline."]
     text += [] if len(losses) else ["No case is significantly slower than the baseline."]
     tables = [phase_table(table)]
-    tables += [cases_table(wins, "biggest wins")] if len(wins) else []
-    tables += [cases_table(losses, "biggest losses")] if len(losses) else []
+    tables += [cases_table(wins, "biggest wins", c.metric)] if len(wins) else []
+    tables += [cases_table(losses, "biggest losses", c.metric)] if len(losses) else []
     return Section("Summary", text, tables)
 
 
 def cases_section(c: Comparison) -> Section:
-    return Section("Every shared case", tables=[cases_table(c.shared)])
+    return Section("Every shared case", tables=[cases_table(c.shared, metric=c.metric)])
 
 
 def method_section(c: Comparison) -> Section:

@@ -27,4 +27,4 @@ if EXTRA > 0:
         return spinning
 
     for optimizer in (torch.optim.SGD, torch.optim.Adam):
-        optimizer.step = slowed(optimizer.step)
+        optimizer.step = slowed(optimizer.step)  # type: ignore[method-assign]

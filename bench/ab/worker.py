@@ -165,8 +165,8 @@ class Worker:
         """Instructions of each of `calls` calls of the target, counted by callgrind around the call only (setup
         stays outside, as with the clock): collection is switched on before the call and switched off with a
         dump after it, as torch.utils.benchmark's collect_callgrind does, so each call's count is a file of its
-        own. The garbage collector runs before each call and is off during it: a collection that falls inside
-        one call was seen to add 3% to a loss at batch 1 (89,475 against 92,016 instructions)."""
+        own. The garbage collector runs before each call and is off during it, so that no call counts a
+        collection's work (bench.ab.trials.COUNTED_CALLS: what else moves a count)."""
         if not self.callgrind:
             return {"error": "not running under callgrind"}
         case, _, plan, _, _ = self.cases[ident]

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.contract import RECORDS
-from core.files import claim, read_json, safe_name
+from core.files import claim, claim_exact, read_json, safe_name
 
+RESULTS_ROOT = Path("results")
 LATEST = "latest"
 SUFFIX = "_"  # before the count of runs started in the same second; never part of a host name
 
@@ -84,3 +85,14 @@ def complete(folder: Path) -> bool:
 def newest_run(root: Path) -> Path | None:
     """The newest run folder under root."""
     return next(iter(run_folders(root)), None)
+
+
+def claim_output(out: Path | None, kind: str, plural: str, error: type[Exception]) -> Path:
+    """The folder a comparison, a trend or an A/B writes: `out` if new or empty, else `error`; without `out`,
+    results/<kind>-<UTC time>[-n], claimed (core.files), so that two started together never share one and none
+    overwrites an earlier one."""
+    if out is None:
+        return claim(RESULTS_ROOT, f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
+    if not claim_exact(out):
+        raise error(f"--out {out}: exists and is not an empty folder; {plural} never overwrite")
+    return out

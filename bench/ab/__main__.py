@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
@@ -29,13 +28,12 @@ from bench.ab.side import Side, SideError
 from bench.ab.trials import Matrix, Schedule, prepare, run
 from bench.affinity import available, groups
 from bench.case import CASE_OPTIONS, add_case_options
-from core import files
 from core.ab import BASELINE, CANDIDATE, DUET, INSTRUCTIONS, INTERLEAVED, TIME
 from core.contract import Case
+from core.run import claim_output
 
 TRIALS = 15
 COUNT_TRIALS = 2
-RESULTS_ROOT = Path("results")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -91,11 +89,7 @@ def matrix(sides: Sequence[Side], given: dict[str, object]) -> Matrix:
 
 
 def out_folder(out: Path | None) -> Path:
-    if out is None:
-        return files.claim(RESULTS_ROOT, f"ab-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
-    if not files.claim_exact(out):
-        raise SideError(f"--out {out}: exists and is not an empty folder; A/B comparisons never overwrite")
-    return out
+    return claim_output(out, "ab", "A/B comparisons", SideError)
 
 
 def schedule(args: argparse.Namespace, cases: list[Case]) -> Schedule:

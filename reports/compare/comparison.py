@@ -5,23 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
 
-from core import files
 from core.ab import TIME
 from core.contract import DIMENSIONS
+from core.run import claim_output
 from core.stats import MIN_EFFECT
 from reports.compare import graphs
 from reports.compare.sources import Source, load_sources, pick_baseline
 from reports.compare.speedup import MISSING_HERE, case_name, compare, gate, join_keys, presence, shared
 from reports.load import ReportError
 
-RESULTS_ROOT = Path("results")
 T = TypeVar("T")
 
 
@@ -104,13 +102,8 @@ def writable(out: Path | None, write: Callable[[], T]) -> T:
 
 
 def output_folder(out: Path | None) -> Path:
-    """A folder claimed for this comparison alone (core.files): `out` if new or empty, else
-    results/compare-<UTC time>[-n]. Two comparisons started together never share one."""
-    if out is None:
-        return files.claim(RESULTS_ROOT, f"compare-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
-    if not files.claim_exact(out):
-        raise ReportError(f"--out {out}: exists and is not an empty folder; comparisons never overwrite")
-    return out
+    """A folder claimed for this comparison alone: `out` if new or empty, else results/compare-<UTC time>[-n]."""
+    return claim_output(out, "compare", "comparisons", ReportError)
 
 
 # ---- the gate ---------------------------------------------------------------------------------

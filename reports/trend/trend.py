@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from core import files
-from reports.compare.comparison import RESULTS_ROOT, writable
+from core.run import claim_output
+from reports.compare.comparison import writable
 from reports.load import ReportError
 from reports.trend.changes import REGRESSION, Change, changes
 from reports.trend.history import Group, groups, load_points, order
@@ -56,8 +55,4 @@ def trend(paths: Sequence[Path], out: Path | None = None, newest: int | None = N
 
 def output_folder(out: Path | None) -> Path:
     """`out` if new or empty, else results/trend-<UTC time>[-n]: a trend never overwrites an earlier one."""
-    if out is None:
-        return files.claim(RESULTS_ROOT, f"trend-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
-    if not files.claim_exact(out):
-        raise ReportError(f"--out {out}: exists and is not an empty folder; trends never overwrite")
-    return out
+    return claim_output(out, "trend", "trends", ReportError)

@@ -45,20 +45,20 @@ Workload.warm_up = warm_up
 """
 NAN_PLUGIN = """
 import torch
-from bench import workload
+from bench import net
 from bench.net import Batch
 
-real_make_batch = workload.make_batch
+real_make_batch = net.make_batch
 
 
-def make_batch(batch_size, loss, device):
-    batch = real_make_batch(batch_size, loss, device)
+def make_batch(batch_size, loss, device, seed=net.SEED):
+    batch = real_make_batch(batch_size, loss, device, seed)
     if batch_size == 3:
         return Batch(torch.full_like(batch.inputs, float("nan")), batch.target)
     return batch
 
 
-workload.make_batch = make_batch  # where Workload looks it up
+net.make_batch = make_batch  # where the Net's model spec (bench.net.net_model) looks it up
 """
 MATRIX = ("--device", "cpu", "--phases", "train_step", "--optimizers", "sgd", "--threads", "1")
 OOM = ("--batch-sizes", "2,4", "-p", "netbench_oom_fault", "--no-report")

@@ -160,7 +160,7 @@ def test_skipped_cases_are_recorded_and_reported(tmp_path: Path, capsys: pytest.
 
 
 def test_an_optimizer_that_does_not_construct_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(case: Case) -> None:
+    def refuse(case: Case, group: object = None) -> None:
         raise UnsupportedOptimizer("sgd-fused: not on this device")
 
     monkeypatch.setattr(reasons, "Workload", refuse)

@@ -120,6 +120,7 @@ def valid_endpoint(text: str) -> bool:
 def launch(launch: Launch, python_args: Sequence[str]) -> int:
     """Run the ranks (`python PYTHON_ARGS` each) to the end; their status (0, or TESTS_FAILED as pytest's), or
     2 with one line on stderr when a rank failed otherwise (killed, crashed, timed out)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
@@ -135,6 +136,10 @@ def launch(launch: Launch, python_args: Sequence[str]) -> int:
         elastic_launch(launch.config(logs), entrypoint=sys.executable)(*args)  # type: ignore[arg-type]
     except ChildFailedError as err:
         return failed(err.failures, err.get_first_failure()[0], failures, logs)
+    except SignalException as err:  # Ctrl-C or SIGTERM: the launcher has stopped the ranks, rank 0 saved its part
+        name = signal.Signals(err.sigval).name
+        print(f"netbench: {name}: the ranks were stopped; what rank 0 timed is saved as incomplete", file=sys.stderr)
+        return 128 + int(err.sigval)
     finally:
         for key, value in old.items():
             if value is None:

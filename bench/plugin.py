@@ -110,7 +110,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     status = run.run_launcher()
     if status:
         session.testsfailed = status  # pytest's status is TESTS_FAILED when any failed
-        session.shouldfail = "a rank failed" if status != 1 else False
+        if status == 2:  # bench.launcher's status when a rank failed (1: a case failed; 128+N: signal N)
+            session.shouldfail = "a rank failed"
+        elif status > 128:
+            session.shouldstop = "interrupted: the ranks were stopped"
     return True
 
 

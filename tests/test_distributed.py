@@ -263,3 +263,22 @@ def test_ddp_under_nccl_on_one_cuda_device(tmp_path: Path) -> None:
             assert next(w.net.parameters()).is_cuda
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.e2e
+def test_one_sigterm_to_the_launcher_stops_every_rank_in_one_line(tmp_path: Path) -> None:
+    import signal
+
+    root = tmp_path / "results"
+    long = ("--passes", "200", "--benchmark-max-time", "20")  # minutes of timing: the signal comes mid-run
+    proc = start_bench(root, "--nproc-per-node", "1,2", "--batch-sizes", "4", "--optimizers", "sgd", *long)
+    time.sleep(20)  # the ranks started and timing
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    result = finish(proc, 60)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "INTERNALERROR" not in result.stdout + result.stderr
+    assert "netbench: SIGTERM: the ranks were stopped" in result.stderr
+    assert not (root / "latest").exists()
+    leftovers = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout.split()
+    assert not leftovers

@@ -117,6 +117,35 @@ def test_a_run_with_a_wide_interval_weighs_less() -> None:
     assert steps(values, errors) == []
 
 
+@pytest.mark.parametrize("runs", [2, 4, 6])
+def test_an_excursion_that_comes_back_is_no_change(runs: int) -> None:
+    """A few runs 12% slower together, then back where they were: the machine in another state, not a change."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(0, 0.01, 40)
+    values[20 : 20 + runs] += np.log(1.12)
+    assert steps(values, np.full(40, 0.01)) == []
+
+
+def test_a_step_that_stays_or_comes_back_elsewhere_is_a_change() -> None:
+    """Up 12% at run 15, then down by as much at run 30: 15 runs is no excursion, both are changes; and a step
+    up followed by a step down to another level is two changes too."""
+    rng = np.random.default_rng(6)
+    long = rng.normal(0, 0.01, 45) + np.where((np.arange(45) >= 15) & (np.arange(45) < 30), np.log(1.12), 0)
+    assert [s.index for s in steps(long, np.full(45, 0.01))] == [15, 30]
+    elsewhere = rng.normal(0, 0.01, 40) + np.select(
+        [np.arange(40) >= 24, np.arange(40) >= 20], [np.log(0.8), np.log(1.12)]
+    )
+    assert [s.index for s in steps(elsewhere, np.full(40, 0.01))] == [20, 24]
+
+
+def test_the_smallest_step_is_set_by_min_step() -> None:
+    rng = np.random.default_rng(7)
+    values = rng.normal(0, 0.003, 40) + np.where(np.arange(40) >= 20, np.log(1.03), 0)
+    assert steps(values, np.full(40, 0.003)) == []  # 3% is below the default 5%
+    (found,) = steps(values, np.full(40, 0.003), min_step=0.02)
+    assert found.index == 20 and found.low > 1
+
+
 # ---- the command, on histories ------------------------------------------------------------------
 
 
@@ -275,6 +304,17 @@ def test_a_bad_gate_is_a_usage_error_and_nothing_is_written(tmp_path: Path, valu
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--fail-regression-in" in done.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-5%", "x", "nan"])
+def test_a_bad_min_step_is_a_usage_error_and_nothing_is_written(tmp_path: Path, value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "reports", "trend", str(FIXTURE), "--out", str(tmp_path / "o"), f"--min-step={value}"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--min-step" in done.stderr and repr(value) in done.stderr
     assert not (tmp_path / "o").exists()
 
 

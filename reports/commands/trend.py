@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.commands.base import folder
+from reports.commands.base import folder, percent
 from reports.load import one_line
 
 
@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="exit 1 when a regression's first run after the step is among the newest N runs of its machine class",
     )
+    parser.add_argument(
+        "--min-step",
+        type=percent,
+        metavar="PCT",
+        help="smallest step reported (default: 5%%, reports.trend.steps.MIN_STEP; lower on a quiet, dedicated runner)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -53,9 +59,11 @@ def main(args: argparse.Namespace) -> int:
     # still builds and compares, and `trend` there is one line naming it (reports.commands.base.run).
     from reports.compare.comparison import writable
     from reports.trend import page
+    from reports.trend.steps import MIN_STEP
     from reports.trend.trend import trend
 
-    found = trend(args.folders, args.out, args.fail_regression_in)
+    min_step = MIN_STEP if args.min_step is None else args.min_step
+    found = trend(args.folders, args.out, args.fail_regression_in, min_step)
     writable(args.out, lambda: page.write(found))
     for note in found.notes:
         print(one_line(note), file=sys.stderr)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from reports.trend.history import Group, Point
-from reports.trend.steps import Step, log_error, steps
+from reports.trend.steps import MIN_STEP, Step, log_error, steps
 
 LEVEL_CASES = 8  # fewer cases of a family do not make a level: one case's own step would be most of it
 # A change of every case is a larger claim than one case's, and the level moves 4-11% between runs here: its
@@ -82,28 +82,28 @@ def located(step: Step, runs: np.ndarray) -> Step:
     )
 
 
-def case_changes(group: Group, frame: pd.DataFrame) -> list[Change]:
+def case_changes(group: Group, frame: pd.DataFrame, min_step: float) -> list[Change]:
     found = []
     for case, series in frame.groupby("case", sort=True):
         series = series.sort_values("run")
         runs = series["run"].to_numpy()
-        for step in steps(series["value"].to_numpy(), series["error"].to_numpy()):
+        for step in steps(series["value"].to_numpy(), series["error"].to_numpy(), min_step=min_step):
             found.append(Change(group, str(case), located(step, runs)))
     return found
 
 
-def level_changes(group: Group, frame: pd.DataFrame) -> list[Change]:
+def level_changes(group: Group, frame: pd.DataFrame, min_step: float) -> list[Change]:
     found = []
     for name, rows in frame[frame["levelled"]].groupby("family", sort=True):
         level = rows.groupby("run")["level"].first()
         runs = level.index.to_numpy()
-        for step in steps(level.to_numpy(), np.zeros(len(level)), LEVEL_PENALTY):
+        for step in steps(level.to_numpy(), np.zeros(len(level)), LEVEL_PENALTY, min_step):
             found.append(Change(group, every(str(name)), located(step, runs)))
     return found
 
 
-def changes(group: Group) -> tuple[pd.DataFrame, list[Change]]:
-    """The group's series (relative()) and every change in it, newest first."""
+def changes(group: Group, min_step: float = MIN_STEP) -> tuple[pd.DataFrame, list[Change]]:
+    """The group's series (relative()) and every change of at least `min_step` in it, newest first."""
     frame = relative(group.frame())
-    found = case_changes(group, frame) + level_changes(group, frame)
+    found = case_changes(group, frame, min_step) + level_changes(group, frame, min_step)
     return frame, sorted(found, key=lambda c: (-c.step.index, c.case))

@@ -18,7 +18,7 @@ from reports.markdown import literal
 from reports.trend.changes import IMPROVEMENT, REGRESSION, Change
 from reports.trend.history import Group
 from reports.trend.plots import TOP, plot_series
-from reports.trend.steps import LOWER, MIN_SIZE, MIN_STEP, WINDOW
+from reports.trend.steps import EXCURSION, LOWER, MIN_SIZE, WINDOW
 from reports.trend.trend import Trend
 
 SHORT = 15  # changes in trend.md: a pull request's comment, not an archive
@@ -208,8 +208,10 @@ def method_section(t: Trend) -> Section:
             "Changes are found by ruptures' PELT with a bounded loss around each segment's lower quartile, each run "
             "weighed by its interval against the case's usual one; a change is kept when at least "
             f"{MIN_SIZE} runs lie on each side, the ratio of the {LOWER:.0%} quantiles of up to {WINDOW} runs on "
-            f"each side is at least {1 + MIN_STEP:g}x (or 1/{1 + MIN_STEP:g}x), and its bootstrap interval "
-            "excludes 1. One outlying run is never a change. More: docs/trend.md.",
+            f"each side is at least {1 + t.min_step:g}x (or 1/{1 + t.min_step:g}x), and its bootstrap interval "
+            "excludes 1. One outlying run is never a change, nor is an excursion: a step and the step back within "
+            f"{EXCURSION} runs. Each run's figure is its fastest round, what moves least between runs. "
+            "More: docs/trend.md.",
         ],
     )
 

@@ -5,8 +5,9 @@ segment plus a penalty per change), with a cost of our own (Bounded): each segme
 quartile, and each run costs its pinball loss from there in units of its noise, capped. A change PELT finds is kept
 only when it holds up (confirm): at least MIN_SIZE runs on each side, a ratio of at least MIN_STEP between the lower
 quartiles of the runs around it, and a bootstrap interval of that ratio that excludes 1. So a single outlying run
-is never a step: it cannot be a segment of its own, its cost is capped, and it moves no quartile. The thresholds
-were chosen by measurement on histories drawn from real runs (tests/perf/trend_goals.py; docs/trend.md).
+is never a step: it cannot be a segment of its own, its cost is capped, and it moves no quartile. Nor is a short
+excursion (lasting): a few runs that were slower or faster together and then came back. The thresholds were chosen
+by measurement on histories drawn from real runs (tests/perf/trend_goals.py; docs/trend.md).
 
 Every value here is a log time: a step of the series is a ratio of times.
 """
@@ -24,7 +25,12 @@ from core.stats import CONFIDENCE, RESAMPLES, SEED
 
 MIN_SIZE = 2  # runs on each side of a step, at least
 PENALTY = 0.6  # per change, times log(runs), in the cost's noise units (measured: tests/perf/trend_goals.py)
-MIN_STEP = 0.03  # smaller ratios are not reported: the level of a whole run moves by more between runs here
+# Smaller ratios are not reported (--min-step): on the 2-core box a case relative to its run's level still moves
+# 2-5% from run to run, and stays a few runs in another state now and then (docs/trend.md).
+MIN_STEP = 0.05
+# A step and the step back within this many runs, the series ending where it was (within MIN_STEP), is an
+# excursion, not two changes: 40 real runs taken one after another held several of 4 runs, 5-14% (docs/trend.md).
+EXCURSION = 6
 WINDOW = 10  # runs on each side that a step's ratio is measured over: a long history's old drift stays out
 FLOOR = 0.002  # the smallest noise a series is taken to have (log scale): a constant series has none at all
 # Where a segment is: its lower quartile. A shared machine only ever makes a run slower, so the quick runs are the
@@ -115,12 +121,12 @@ def measure(values: np.ndarray, start: int, index: int, end: int, rng: np.random
     return Step(index, ratio, min(float(low), ratio), max(float(high), ratio), start, end)
 
 
-def holds(step: Step) -> bool:
-    big = abs(math.log(step.ratio)) >= math.log1p(MIN_STEP)
+def holds(step: Step, min_step: float = MIN_STEP) -> bool:
+    big = abs(math.log(step.ratio)) >= math.log1p(min_step)
     return big and (step.low > 1 or step.high < 1)
 
 
-def confirm(values: np.ndarray, found: list[int]) -> list[Step]:
+def confirm(values: np.ndarray, found: list[int], min_step: float = MIN_STEP) -> list[Step]:
     """The changes that hold up, each measured between its neighbours; the weakest that does not is dropped and
     the others measured again, until every one left holds."""
     kept = list(found)
@@ -128,16 +134,38 @@ def confirm(values: np.ndarray, found: list[int]) -> list[Step]:
         edges = [0, *kept, len(values)]
         rng = np.random.default_rng(SEED)
         steps = [measure(values, edges[i], edges[i + 1], edges[i + 2], rng) for i in range(len(kept))]
-        weak = [s for s in steps if not holds(s)]
+        weak = [s for s in steps if not holds(s, min_step)]
         if not weak:
             return steps
         kept.remove(min(weak, key=lambda s: abs(math.log(s.ratio))).index)
 
 
-def steps(values: np.ndarray, errors: np.ndarray, penalty: float = PENALTY) -> list[Step]:
-    """The steps of one series of log times (oldest first) whose runs have standard errors `errors` (log scale)."""
+def excursion(first: Step, second: Step, min_step: float) -> bool:
+    """Whether two neighbouring steps are one excursion: opposite ways, at most EXCURSION runs apart, and back
+    within min_step of where the series was before the first."""
+    opposite = (first.ratio > 1) != (second.ratio > 1)
+    back = abs(math.log(first.ratio * second.ratio)) < math.log1p(min_step)
+    return opposite and back and second.index - first.index <= EXCURSION
+
+
+def lasting(found: list[Step], min_step: float = MIN_STEP) -> list[Step]:
+    """The steps that stay: each excursion (two neighbouring steps that cancel within a few runs) left out, the
+    earliest first, until none is left. A regression that is reverted a few runs later is an excursion too: the
+    history's question is where the case's time changed and stayed changed."""
+    kept = list(found)
+    while True:
+        pair = next((i for i in range(len(kept) - 1) if excursion(kept[i], kept[i + 1], min_step)), None)
+        if pair is None:
+            return kept
+        del kept[pair : pair + 2]
+
+
+def steps(values: np.ndarray, errors: np.ndarray, penalty: float = PENALTY, min_step: float = MIN_STEP) -> list[Step]:
+    """The steps of one series of log times (oldest first) whose runs have standard errors `errors` (log scale),
+    of at least `min_step` (0.05: 5%)."""
     values = np.asarray(values, dtype=float)
-    return confirm(values, breakpoints(values, np.asarray(errors, dtype=float), penalty))
+    found = confirm(values, breakpoints(values, np.asarray(errors, dtype=float), penalty), min_step)
+    return lasting(found, min_step)
 
 
 def log_error(low: np.ndarray, high: np.ndarray) -> np.ndarray:

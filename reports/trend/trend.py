@@ -15,6 +15,7 @@ from reports.compare.comparison import writable
 from reports.load import ReportError
 from reports.trend.changes import REGRESSION, Change, changes
 from reports.trend.history import Group, groups, load_points, order
+from reports.trend.steps import MIN_STEP
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Trend:
     notes: list[str] = field(default_factory=list)  # what was set aside, one line each
     newest: int | None = None  # --fail-regression-in N
     failed: list[Change] = field(default_factory=list)  # the regressions the gate fails on
+    min_step: float = MIN_STEP  # the smallest step reported (--min-step)
 
     @property
     def runs(self) -> int:
@@ -39,18 +41,20 @@ def gate(found: Sequence[Change], newest: int | None) -> list[Change]:
     return [c for c in found if c.kind == REGRESSION and c.age <= newest]
 
 
-def trend(paths: Sequence[Path], out: Path | None = None, newest: int | None = None) -> Trend:
+def trend(
+    paths: Sequence[Path], out: Path | None = None, newest: int | None = None, min_step: float = MIN_STEP
+) -> Trend:
     """Read the runs, find the changes, and claim the output folder last: a trend that cannot be made
     (ReportError) leaves no folder behind."""
     points, notes = load_points(paths)
     found_groups = groups(points)
     series, found = {}, []
     for group in found_groups:
-        series[group.label], group_changes = changes(group)
+        series[group.label], group_changes = changes(group, min_step)
         found += group_changes
     found.sort(key=lambda c: (order(c.after), c.case), reverse=True)
     folder = writable(out, lambda: output_folder(out))
-    return Trend(found_groups, series, found, folder, notes, newest, gate(found, newest))
+    return Trend(found_groups, series, found, folder, notes, newest, gate(found, newest), min_step)
 
 
 def output_folder(out: Path | None) -> Path:

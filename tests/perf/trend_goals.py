@@ -1,12 +1,15 @@
 """Measure the trend against its goals on histories drawn from real runs (issue 23; docs/trend.md):
 
     python tests/perf/trend_goals.py ROOT [ROOT ...] [--histories 40] [--runs 40] [--stepped 0.25] [--time]
+    python tests/perf/trend_goals.py ROOT --sequential [--histories 40]
 
 Each ROOT holds real runs of the same cases on this machine (`--results-root ROOT`). Every point of a history is
 one real run with its passes resampled (the rounds of each pass kept together), so it carries that run's whole-run
 speed and each case's own state (a case that alternates between two speeds does so here too), times a real
 run-to-run shift (another real run's level against the median level). In each history a share of the cases
-(--stepped) is 1.10x as slow from a random run k in the middle on. It prints:
+(--stepped) is 1.10x as slow from a random run k in the middle on. With --sequential, every history is the real
+runs themselves in the order they were taken (their own drift included), each with its own random cases stepped
+at its own k. It prints:
 
 - stepped cases whose step is found as a regression within 2 runs of k (goal: at least 90%);
 - change points in cases that did not step, per 20 such cases (goal: at most 1);
@@ -39,7 +42,7 @@ from core.stats import figure
 from reports.frame import passes_of
 from reports.load import Run, load_run
 from reports.trend.changes import REGRESSION, changes
-from reports.trend.history import RESAMPLES, Group, Point, family
+from reports.trend.history import QUANTILE, RESAMPLES, Group, Point, family
 
 STEP = 1.10
 NEAR = 2  # runs from the true step that still count as found
@@ -69,15 +72,17 @@ def resampled(bench: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarr
 
 
 def pool(runs: Sequence[Run], rng: np.random.Generator) -> list[dict[str, list[tuple[float, float, float]]]]:
-    """For each real run and case, DRAWS figures of resampled passes (figure() scales with its rounds, so a point
-    multiplied by a shift or a step is the figure of rounds multiplied by it)."""
+    """For each real run and case, its own figure, then DRAWS figures of resampled passes (figure() scales with its
+    rounds, so a point multiplied by a shift or a step is the figure of rounds multiplied by it)."""
     found = []
     for run in runs:
         cases = {}
         for bench in run.benchmarks:
-            draws = []
+            data = np.asarray(bench["stats"]["data"], dtype=float), np.asarray(passes_of(bench))
+            own = figure(*data, quantile=QUANTILE, resamples=RESAMPLES)
+            draws = [(own.time, own.low, own.high)]
             for _ in range(DRAWS):
-                f = figure(*resampled(bench, rng), resamples=RESAMPLES)
+                f = figure(*resampled(bench, rng), quantile=QUANTILE, resamples=RESAMPLES)
                 draws.append((f.time, f.low, f.high))
             cases[case_of(bench)] = draws
         found.append(cases)
@@ -99,16 +104,20 @@ def history(
     k: int,
     rng: np.random.Generator,
     everything: bool = False,
+    sequential: bool = False,
 ) -> Group:
+    """A history of `runs` points: each a real run drawn at random, resampled and shifted by another's level; or,
+    `sequential`, the real runs themselves in the order they were taken, as they are."""
     levels = run_levels(figures)
     points = []
     for t in range(runs):
-        r = int(rng.integers(len(figures)))
-        shift = float(np.exp(levels[rng.integers(len(levels))]))  # a real run-to-run shift on top of run r's own
+        r = t if sequential else int(rng.integers(len(figures)))
+        # a real run-to-run shift on top of run r's own
+        shift = 1.0 if sequential else float(np.exp(levels[rng.integers(len(levels))]))
         values = {}
         for case, draws in figures[r].items():
             factor = shift * (STEP if t >= k and (everything or case in stepped) else 1.0)
-            time_, low, high = draws[rng.integers(len(draws))]
+            time_, low, high = draws[0] if sequential else draws[1 + rng.integers(len(draws) - 1)]
             values[case] = (time_ * factor, low * factor, high * factor)
         stamp = f"2026-01-{1 + t // 24:02d}T{t % 24:02d}:00:00+00:00"
         points.append(
@@ -139,6 +148,7 @@ def detection(
     share: float,
     rng: np.random.Generator,
     dump: list[dict[str, Any]] | None,
+    sequential: bool = False,
 ) -> None:
     cases = sorted(set.intersection(*(set(f) for f in figures)))
     found = missed = false = unstepped = level_false = 0
@@ -146,7 +156,7 @@ def detection(
     for _ in range(histories):
         stepped = set(rng.choice(cases, size=max(1, round(share * len(cases))), replace=False).tolist())
         k = int(rng.integers(runs // 4, 3 * runs // 4))
-        group = history(figures, families, runs, stepped, k, rng)
+        group = history(figures, families, runs, stepped, k, rng, sequential=sequential)
         frame, found_changes = changes(group)
         for case in cases:
             mine = [c for c in found_changes if c.case == case]
@@ -192,6 +202,7 @@ def series_of(frame: Any, stepped: set[str], k: int) -> dict[str, Any]:
             str(case): {
                 "value": rows.sort_values("run")["value"].tolist(),
                 "raw": np.log(rows.sort_values("run")["time"]).tolist(),
+                "error": rows.sort_values("run")["error"].tolist(),
                 "stepped": case in stepped,
             }
             for case, rows in frame.groupby("case")
@@ -237,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--stepped", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument(
+        "--sequential", action="store_true", help="the real runs in the order taken, as they are (--runs: all of them)"
+    )
     parser.add_argument("--time", action="store_true", help="also time 40 runs as files to a trend page")
     parser.add_argument("--dump", type=Path, help="write the series as JSON for tests/perf/trend_otava.py")
     args = parser.parse_args(argv)
@@ -245,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     families = {case_of(b): family({d: b["extra_info"][d] for d in DIMENSIONS}) for r in runs for b in r.benchmarks}
     figures = pool(runs, rng)
     dump: list[dict[str, Any]] | None = [] if args.dump else None
-    detection(figures, families, args.histories, args.runs, args.stepped, rng, dump)
+    runs_in_history = len(runs) if args.sequential else args.runs
+    detection(figures, families, args.histories, runs_in_history, args.stepped, rng, dump, args.sequential)
     whole_run_steps(figures, families, max(1, args.histories // 4), args.runs, rng)
     if args.dump and dump is not None:
         args.dump.write_text(json.dumps(dump))

@@ -46,7 +46,7 @@ def test_a_slower_step_is_called_slower(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed (apt-get install valgrind)")
 def test_instructions_are_counted_and_repeat(tmp_path: Path) -> None:
-    done = ab(tmp_path / "n", sys.executable, "--phases", "loss", "--metric", "instructions")
+    done = ab(tmp_path / "n", sys.executable, "--phases", "loss", "--metric", "instructions", "--trials", "2")
     assert done.returncode == 0, done.stderr
     assert verdicts(tmp_path / "n") == ["no significant difference"]
     counts = []

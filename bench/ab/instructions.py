@@ -34,6 +34,8 @@ def callgrind_prefix() -> list[str]:
         # toggle-and-dump writes DUMP.<pid>.<n>. (With /dev/null here, as before, no dump was ever written:
         # callgrind cannot create /dev/null.<n>.)
         f"--callgrind-out-file={DUMP}.%p",
+        # Only the totals are read: no per-line costs in the dumps, one written and read per counted call.
+        "--dump-line=no",
         # A wrapper (`env X=1 python`, tests/perf/slow_step/slow.sh) starts the Python through exec or as its
         # child: follow it, but not vgdb, which the worker starts to switch instrumentation on.
         "--trace-children=yes",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,10 +17,12 @@ SLOW = REPO / "tests" / "perf" / "slow_step" / "slow.sh"
 pytestmark = pytest.mark.e2e
 
 
-def ab(out: Path, candidate: str, *args: str) -> subprocess.CompletedProcess[str]:
+def ab(out: Path, candidate: str, *args: str, tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`tmp`: the TMPDIR of the run and its workers (their folders, Valgrind's vgdb pipes)."""
     argv = [sys.executable, "-m", "bench.ab", "--baseline", sys.executable, "--candidate", candidate]
     argv += ["--batch-sizes", "1", "--threads", "1", "--trials", "6", "--seed", "1", "--out", str(out), *args]
-    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    env = {**os.environ, "TMPDIR": str(tmp)} if tmp else None
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300, check=False, env=env)
 
 
 def verdicts(out: Path) -> list[str]:
@@ -46,8 +49,12 @@ def test_a_slower_step_is_called_slower(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed (apt-get install valgrind)")
 def test_instructions_are_counted_and_repeat(tmp_path: Path) -> None:
-    done = ab(tmp_path / "n", sys.executable, "--phases", "loss", "--metric", "instructions", "--trials", "2")
+    (tmp_path / "tmp").mkdir()
+    done = ab(tmp_path / "n", sys.executable, "--phases", "loss", "--metric", "instructions", "--trials", "2",
+              tmp=tmp_path / "tmp")  # fmt: skip
     assert done.returncode == 0, done.stderr
+    left = [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith(("vgdb-", "netbench-"))]
+    assert left == []  # the workers quit: no folder of theirs, no vgdb pipe of Valgrind's left behind
     assert verdicts(tmp_path / "n") == ["no significant difference"]
     counts = []
     for side in ("baseline", "candidate"):

@@ -118,7 +118,7 @@ def stop_on_signal(sides: Sequence[Side]) -> None:
 
     def stop_all() -> None:
         for side in sides:
-            side.stop()
+            side.stop(polite=False)
 
     signal.signal(signal.SIGTERM, handler)
     atexit.register(stop_all)
@@ -158,7 +158,7 @@ def compare(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - clock
     except KeyboardInterrupt:
         for side in sides:
-            side.stop()
+            side.stop(polite=False)
         return interrupted(args, sides, progress)
     finally:
         for side in sides:

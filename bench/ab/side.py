@@ -23,6 +23,9 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parents[2]  # this checkout: bench/, core/
 WORKER = Path(__file__).with_name("worker.py")
 STDERR_TAIL = 2000  # characters of a dead worker's stderr read for its last line
+# How long a worker asked to quit may take to exit before it is killed. Under Valgrind, exiting takes a second or
+# two, and only an exit removes Valgrind's vgdb pipes from /tmp: a killed worker left six files there per side.
+QUIT_SECONDS = 30
 
 
 class SideError(RuntimeError):
@@ -130,10 +133,17 @@ class Side:
         self.send(request)
         return self.read()
 
-    def stop(self) -> None:
-        """Quit politely, then end the worker's whole process group; safe to call twice, and from a handler."""
+    def stop(self, polite: bool = True) -> None:
+        """Ask the worker to quit (`polite`: at the end of a comparison, not after Ctrl-C), then end its whole
+        process group if it is still there; safe to call twice, and from a handler."""
         process, self.process = self.process, None
         if process is not None:
+            if polite and process.poll() is None and process.stdin is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    process.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                    process.stdin.flush()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(QUIT_SECONDS)
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)

@@ -157,7 +157,7 @@ def series_section(t: Trend) -> Section:
             cases = sorted(c for c in frame["case"].unique() if phase_of(c) == phase)
             name = f"series-{n}-{files.safe_name(phase)}.png"
             fig = phase_figure(t, group, frame, cases)
-            caption = f"{literal(phase)} on {literal(group.label)}: each run's figure and its 95% interval"
+            caption = f"{literal(phase)} on {literal(group.label)}: each run's fastest round and its 95% interval"
             found.append(Figure(figures.save(fig, t.out, name), caption))
     text = [
         "Grey: each run's figure with its 95% interval; blue: the figure less its run's level, what the changes "

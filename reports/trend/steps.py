@@ -77,8 +77,8 @@ def spread(values: np.ndarray) -> float:
 def noise(values: np.ndarray, errors: np.ndarray) -> np.ndarray:
     """Each run's standard deviation: the series' run-to-run spread, times how much wider than the series' usual
     this run's own interval is (never less than the spread). Measured here, a case's interval from within one run
-    is often wider than how far its figure moves from run to run (the upper end of its interval takes in disturbed passes),
-    so the intervals only rank the runs: one taken while the machine was busier weighs less."""
+    is often wider than how far its figure moves from run to run (its upper end takes in disturbed passes), so the
+    intervals only rank the runs: one taken while the machine was busier weighs less."""
     usual = float(np.nanmedian(errors)) if np.isfinite(errors).any() else 0.0
     ratio = np.nan_to_num(errors / usual, nan=1.0) if usual > 0 else np.ones(len(values))
     return spread(values) * np.maximum(ratio, 1.0)

@@ -32,7 +32,9 @@ def verdicts(out: Path) -> list[str]:
 
 
 def test_a_a_calls_nothing_and_compare_reads_the_sides(tmp_path: Path) -> None:
-    done = ab(tmp_path / "aa", sys.executable, "--phases", "forward", "--fail-slower", "10%")
+    # One case's two processes can differ by 2-3% however long they are timed (memory layout; docs/ab.md), which
+    # the 2% band calls now and then (CI did: "faster"); this checks the path, so its band is wider.
+    done = ab(tmp_path / "aa", sys.executable, "--phases", "forward", "--fail-slower", "10%", "--min-effect", "8%")
     assert done.returncode == 0, done.stderr
     assert verdicts(tmp_path / "aa") == ["no significant difference"]
     again = [sys.executable, "-m", "reports", "compare", str(tmp_path / "aa" / "baseline")]

@@ -29,6 +29,7 @@ SIDE_FIELDS = (
     Field("torch_version", TEXT),
     Field("cpu_model", TEXT),
     Field("start_seconds", AMOUNT),  # the worker's own start: importing torch and netbench
+    Field("isa", TEXT),  # the caps on oneDNN's and MKL's instruction sets ('' for none): which kernels ran
 )
 AB_FIELDS = (
     Field("schema", COUNT, required=True),

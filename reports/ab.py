@@ -44,9 +44,10 @@ def default_effect(about: dict[str, Any]) -> float:
 
 
 def side_line(label: str, side: dict[str, Any]) -> str:
+    caps = f", kernels capped at {side['isa']}" if side.get("isa") else ""
     return (
         f"{label}: `{side['command']}` (Python {side.get('python') or '?'}, torch {side.get('torch_version') or '?'}, "
-        f"netbench from {side.get('checkout') or '?'}, on {side.get('cpu_model') or '?'})"
+        f"netbench from {side.get('checkout') or '?'}, on {side.get('cpu_model') or '?'}{caps})"
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.ab import instructions
 from core.pairs import paired, per_trial
 from core.stats import FASTER, SAME, SLOWER
 from tests.conftest import REPO
@@ -102,6 +103,16 @@ def test_counts_without_valgrind_say_how_to_get_it_in_one_line(tmp_path: Path) -
                           timeout=120, check=False)  # fmt: skip
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
     assert "apt-get install valgrind" in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_counts_cap_onednn_and_mkl_at_avx_unless_the_environment_caps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("MKL_ENABLE_INSTRUCTIONS", raising=False)
+    env = instructions.environment()
+    assert env["ONEDNN_MAX_CPU_ISA"] == env["MKL_ENABLE_INSTRUCTIONS"] == "AVX" and env["PYTHONHASHSEED"] == "0"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the user's own cap: inherited, not overridden
+    env = instructions.environment()
+    assert "ONEDNN_MAX_CPU_ISA" not in env and env["MKL_ENABLE_INSTRUCTIONS"] == "AVX"
 
 
 def test_a_worker_that_dies_names_its_side_and_case(tmp_path: Path) -> None:

@@ -58,6 +58,9 @@ def test_instructions_are_counted_and_repeat(tmp_path: Path) -> None:
     left = [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith(("vgdb-", "netbench-"))]
     assert left == []  # the workers quit: no folder of theirs, no vgdb pipe of Valgrind's left behind
     assert verdicts(tmp_path / "n") == ["no significant difference"]
+    sides = json.loads((tmp_path / "n" / "ab.json").read_text())["sides"]
+    assert {s["isa"] for s in sides.values()} == {"ONEDNN_MAX_CPU_ISA=AVX, MKL_ENABLE_INSTRUCTIONS=AVX"}
+    assert "kernels capped at ONEDNN_MAX_CPU_ISA=AVX" in (tmp_path / "n" / "compare.md").read_text()
     counts = []
     for side in ("baseline", "candidate"):
         (bench,) = json.loads((tmp_path / "n" / side / "benchmark.json").read_text())["benchmarks"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench.ab import output
-from bench.ab.instructions import ENVIRONMENT, callgrind_prefix
+from bench.ab.instructions import callgrind_prefix, environment
 from bench.ab.side import Side, SideError
 from bench.ab.trials import Matrix, Schedule, prepare, run
 from bench.affinity import available, groups
@@ -132,7 +132,7 @@ def page_arguments(args: argparse.Namespace) -> list[str]:
 
 def compare(args: argparse.Namespace) -> int:
     prefix = callgrind_prefix() if args.metric == INSTRUCTIONS else []
-    env = ENVIRONMENT if prefix else {}
+    env = environment() if prefix else {}
     sides = [Side(BASELINE, args.baseline, prefix, env), Side(CANDIDATE, args.candidate, prefix, env)]
     stop_on_signal(sides)
     progress = Progress()

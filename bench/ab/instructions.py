@@ -9,6 +9,7 @@ not.
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from bench.ab.side import SideError
@@ -18,6 +19,16 @@ DUMP = "callgrind.out"  # in the worker's own folder: DUMP.<pid>.<n>, one file p
 # What a count must not depend on: the hash of a str (the order of dict probes, PYTHONHASHSEED is drawn per
 # process otherwise), the same in both sides and in every run.
 ENVIRONMENT = {"NETBENCH_CALLGRIND": "1", "PYTHONHASHSEED": "0"}
+# Valgrind runs an FMA instruction lane by lane in helper calls. oneDNN's AVX2 convolutions (FMA throughout) ran
+# 160x slower under it than its AVX ones, and MKL's AVX2 matrix products alike: the Net's backward at batch 16
+# took 24 s a call, 0.3 s capped at AVX (valgrind --tool=none, this 2-core box). So both sides count oneDNN's and
+# MKL's AVX kernels, unless the environment names its own cap (docs/ab.md: what a count does not see).
+ISA = {"ONEDNN_MAX_CPU_ISA": "AVX", "MKL_ENABLE_INSTRUCTIONS": "AVX"}
+
+
+def environment() -> dict[str, str]:
+    """What the workers run with under callgrind: ENVIRONMENT, and ISA where the user set no cap of their own."""
+    return {**{k: v for k, v in ISA.items() if k not in os.environ}, **ENVIRONMENT}
 
 
 def callgrind_prefix() -> list[str]:

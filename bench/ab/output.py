@@ -80,6 +80,7 @@ def side_record(side: Side) -> dict[str, Any]:
         "command": side.command, "executable": side.hello.get("executable"), "checkout": side.hello.get("checkout"),
         "python": found.get("python"), "torch_version": found.get("torch_version"),
         "cpu_model": found.get("cpu_model"), "start_seconds": side.hello.get("start_seconds"),
+        "isa": side.hello.get("isa", ""),
     })  # fmt: skip
 
 

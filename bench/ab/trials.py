@@ -158,7 +158,7 @@ def duet_turn(
 # interpreter now and then retries a specialization (measured: MSE loss at batch 1, about 76,000 instructions,
 # calls 0.3-2.5% above the smallest, a few thousand instructions). Short calls get more of them, as they cost
 # little under callgrind; a call of 20 ms or more (uninstrumented) gets one: a few thousand instructions are
-# nothing to its count, and instrumented, each such call (its setup too) takes tens of seconds.
+# nothing to its count, and instrumented, each such call (its setup too) takes seconds (train step, batch 16: 2.5 s).
 COUNTED_CALLS = (1, 15)
 
 

@@ -34,6 +34,8 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 DUMP = "callgrind.out"  # bench.ab.instructions.DUMP (not imported: this file runs in the side's Python)
 MIN_ROUND = 200e-6  # seconds a round of a repeatable phase lasts at least (as bench.sampler's calibration)
+# The caps on the instruction sets oneDNN and MKL choose (bench.ab.instructions.ISA): which kernels ran.
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def answer_channel() -> Any:
@@ -110,6 +112,7 @@ class Worker:
             "checkout": os.path.dirname(os.path.dirname(os.path.abspath(bench.__file__))),
             "executable": sys.executable,
             "pid": os.getpid(),
+            "isa": ", ".join(f"{k}={os.environ[k]}" for k in ISA_CAPS if os.environ.get(k)),
         }
 
     def matrix(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -165,8 +168,10 @@ class Worker:
         """Instructions of each of `calls` calls of the target, counted by callgrind around the call only (setup
         stays outside, as with the clock): collection is switched on before the call and switched off with a
         dump after it, as torch.utils.benchmark's collect_callgrind does, so each call's count is a file of its
-        own. The garbage collector runs before each call and is off during it, so that no call counts a
-        collection's work (bench.ab.trials.COUNTED_CALLS: what else moves a count)."""
+        own. The garbage collector runs once before the calls and is off during them, so that no call counts a
+        collection's work (bench.ab.trials.COUNTED_CALLS: what else moves a count). Once, not before each call:
+        instrumented, a collection of a process that has imported torch took 0.8 s, eight times the call and its
+        dump (zero_grad at batch 1, this 2-core box)."""
         if not self.callgrind:
             return {"error": "not running under callgrind"}
         case, _, plan, _, _ = self.cases[ident]
@@ -174,11 +179,11 @@ class Worker:
             instrument()
             self.instrumented = True
         counts, started = [], time.perf_counter()
+        gc.collect()
         with self.torch_threads(case.threads), collector_off():
             for _ in range(calls):
                 if plan.setup is not None:
                     plan.setup()
-                gc.collect()
                 self.torch._C._valgrind_toggle()
                 plan.target()
                 self.torch._C._valgrind_toggle_and_dump_stats()

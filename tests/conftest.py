@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,18 @@ def require_e2e(what: str) -> None:
         raise AssertionError(f"{item.nodeid} {what}: mark it @pytest.mark.e2e (or the module: pytestmark)")
 
 
+SESSION_TMP: dict[str, str] = {}  # "root": the session's folder of TMPDIRs, once one is asked for
+
+
+def run_tmpdir() -> str:
+    """A TMPDIR of its own for a process a test starts (its marks, sockets and pipes apart from other runs'), inside
+    one folder per test session that is removed when the session ends: the suite leaves nothing in /tmp."""
+    if "root" not in SESSION_TMP:
+        SESSION_TMP["root"] = tempfile.mkdtemp(prefix="netbench-tests-")
+        atexit.register(shutil.rmtree, SESSION_TMP["root"], ignore_errors=True)
+    return tempfile.mkdtemp(prefix="run-", dir=SESSION_TMP["root"])
+
+
 def start_bench(results_root: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
     """`python -m pytest bench/test_phases.py ARGS` from the repo root, started, not awaited."""
     require_e2e("starts a benchmark run")
@@ -54,7 +68,7 @@ def start_bench(results_root: Path, *args: str, **popen: Any) -> subprocess.Pope
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
         "PYTHONUNBUFFERED": "1",
-        "TMPDIR": tempfile.mkdtemp(prefix="netbench-test-run-"),
+        "TMPDIR": run_tmpdir(),
     }
     argv = [sys.executable, "-m", "pytest", "bench/test_phases.py", *FAST, "--results-root", str(results_root), *args]
     popen = {"cwd": REPO, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}

@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from bench.launcher import Launch, ended
 from bench.options import OptionError
 from bench.workload import Workload
 from core.contract import NONE, Case
-from tests.conftest import finish, start_bench
+from tests.conftest import finish, run_tmpdir, start_bench
 
 
 def free_port() -> int:
@@ -175,7 +174,7 @@ def test_two_ranks_write_one_run_with_both_world_sizes(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_a_killed_rank_is_one_line_and_nothing_is_saved_complete(tmp_path: Path) -> None:
     root = tmp_path / "results"
-    env = {**os.environ, "NETBENCH_KILL_RANK": "1", "NETBENCH_COLLECTIVE_TIMEOUT": "20", "TMPDIR": tempfile.mkdtemp()}
+    env = {**os.environ, "NETBENCH_KILL_RANK": "1", "NETBENCH_COLLECTIVE_TIMEOUT": "20", "TMPDIR": run_tmpdir()}
     env = {k: v for k, v in env.items() if not k.startswith("PYTEST_")}
     proc = start_bench(root, *TWO, "-p", "tests.rank_killer", env=env)
     result = finish(proc, 240)
@@ -192,7 +191,7 @@ def test_a_killed_rank_is_one_line_and_nothing_is_saved_complete(tmp_path: Path)
 @pytest.mark.e2e
 def test_a_hung_rank_ends_the_run_within_the_collective_timeout(tmp_path: Path) -> None:
     root = tmp_path / "results"
-    env = {**os.environ, "NETBENCH_HANG_RANK": "1", "NETBENCH_COLLECTIVE_TIMEOUT": "10", "TMPDIR": tempfile.mkdtemp()}
+    env = {**os.environ, "NETBENCH_HANG_RANK": "1", "NETBENCH_COLLECTIVE_TIMEOUT": "10", "TMPDIR": run_tmpdir()}
     env = {k: v for k, v in env.items() if not k.startswith("PYTEST_")}
     start = time.monotonic()
     result = finish(start_bench(root, *TWO, "-p", "tests.rank_killer", env=env), 240)
@@ -234,7 +233,7 @@ def test_a_distributed_profile_writes_one_trace_per_rank(tmp_path: Path) -> None
     done = subprocess.run(
         [sys.executable, "-m", "bench.profiler", *args, "--results-root", str(tmp_path)],
         cwd=REPO,
-        env={**env, "TMPDIR": tempfile.mkdtemp()},
+        env={**env, "TMPDIR": run_tmpdir()},
         capture_output=True,
         text=True,
         timeout=300,

@@ -15,7 +15,7 @@ from bench.case import Selection
 from bench.model import ModelError, facts
 from bench.workload import Workload, flops_per_sample
 from core.contract import NONE, Case
-from tests.conftest import finish, start_bench
+from tests.conftest import finish, run_tmpdir, start_bench
 
 # A user's module, as the docs show one: (model, make_batch, loss_fn), and a typed form with batch norm and dropout.
 USER_MODULE = """
@@ -234,10 +234,9 @@ def test_a_model_that_cannot_run_writes_nothing(tmp_path: Path) -> None:
 
 def environment(folder: Path) -> dict[str, str]:
     import os
-    import tempfile
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    return {**env, "NETBENCH_MODEL_PATH": str(folder), "PYTHONUNBUFFERED": "1", "TMPDIR": tempfile.mkdtemp()}
+    return {**env, "NETBENCH_MODEL_PATH": str(folder), "PYTHONUNBUFFERED": "1", "TMPDIR": run_tmpdir()}
 
 
 def test_the_docs_example_is_a_model_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:

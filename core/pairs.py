@@ -24,6 +24,19 @@ AB_MIN_EFFECT = 0.02
 # Instruction counts repeat to a few hundredths of a percent (two collections of the Net's forward at batch
 # 16: 0.07% apart), so a count's band is far narrower than a time's.
 COUNT_MIN_EFFECT = 0.005
+# ... but a short call's count moves from process to process by up to a few thousand instructions, whatever its
+# length: which path glibc's malloc and memcpy take depends on the heap and the addresses the process started with
+# (a longer environment moves the stack). Measured, smallest of 15 calls (docs/ab.md): zero_grad at batch 1,
+# about 79,000 instructions, 970 apart with a 1,000-character variable more in one side's environment; SGD's step,
+# about 650,000, 2,640; the same Python on both sides, the MSE loss, 460. So a count's band is at least this many
+# instructions.
+COUNT_FLOOR = 5000
+
+
+def count_band(baseline: float, min_effect: float = COUNT_MIN_EFFECT) -> float:
+    """The band a count's ratio must clear: `min_effect`, or COUNT_FLOOR instructions of the baseline's count if
+    that is more (a short call)."""
+    return max(min_effect, COUNT_FLOOR / baseline) if baseline > 0 else min_effect
 
 
 def per_trial(seconds: np.ndarray, trials: np.ndarray) -> dict[int, float]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from core import ab
 from core.files import read_json
-from core.pairs import AB_MIN_EFFECT, COUNT_MIN_EFFECT, paired
+from core.pairs import AB_MIN_EFFECT, COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired, per_trial
 from core.stats import CONFIDENCE, FASTER, RESAMPLES, SAME, SLOWER
 from reports.compare.comparison import Comparison, gate_lines, incomplete_line
 from reports.compare.sources import load_sources, pick_baseline
@@ -39,6 +39,13 @@ def paired_one(base: Sample, mine: Sample, min_effect: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def counted_one(base: Sample, mine: Sample, min_effect: float) -> dict[str, Any]:
+    """A count's case: as paired_one, with the band widened to core.pairs.COUNT_FLOOR instructions where that is
+    more than `min_effect` (a short call's count moves that much from process to process)."""
+    figure = float(np.median(list(per_trial(base[0], base[1]).values())))
+    return paired_one(base, mine, count_band(figure, min_effect))
+
+
 def default_effect(about: dict[str, Any]) -> float:
     return COUNT_MIN_EFFECT if about["metric"] == ab.INSTRUCTIONS else AB_MIN_EFFECT
 
@@ -64,7 +71,14 @@ def about_lines(about: dict[str, Any]) -> list[str]:
 
 def method(about: dict[str, Any], min_effect: float) -> tuple[str, ...]:
     band = f"{1 / (1 + min_effect):.3f} .. {1 + min_effect:.3f}"
-    what = "instructions per call" if about["metric"] == ab.INSTRUCTIONS else "its minimum over that trial's rounds"
+    counts = about["metric"] == ab.INSTRUCTIONS
+    what = "the smallest count of its calls" if counts else "its minimum over that trial's rounds"
+    floor = (
+        f", or a difference of {COUNT_FLOOR:,} instructions where that is more (a short call's count moves by a "
+        "few thousand from process to process)"
+        if counts
+        else ""
+    )
     return (
         f"Both sides ran the same cases in the same {about['trials']} trials, on one machine: in each trial, each "
         "case once on each side, close together in time and on the same CPUs. A side's figure in a trial is "
@@ -74,7 +88,7 @@ def method(about: dict[str, Any], min_effect: float) -> tuple[str, ...]:
         f"The {CONFIDENCE:.0%} interval is a percentile bootstrap over trials ({RESAMPLES} resamples, fixed seed); "
         "*p* is the bootstrap's two-sided p-value of no change.",
         f"A case is **faster** or **slower** only when the whole interval of the ratio lies outside {band} "
-        f"({min_effect:.1%}, `--min-effect`); otherwise there is no significant difference.",
+        f"({min_effect:.1%}, `--min-effect`){floor}; otherwise there is no significant difference.",
     )
 
 
@@ -85,7 +99,8 @@ def ab_comparison(folder: Path, min_effect: float | None = None, threshold: floa
     paths = [folder / label for label in ab.SIDES]
     sources, notes = load_sources(paths, [f"{label}={folder / label}" for label in ab.SIDES])
     index = pick_baseline(sources, ab.BASELINE)
-    table = compare(sources, index, effect, one=paired_one)
+    one = counted_one if about["metric"] == ab.INSTRUCTIONS else paired_one
+    table = compare(sources, index, effect, one=one)
     if shared(table).empty:
         raise ReportError(f"{folder}: no case has figures of both sides")
     failed = [] if threshold is None else gate_lines(sources, table, threshold, ab.BASELINE)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from bench.ab import instructions
-from core.pairs import paired, per_trial
+from core.pairs import COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired, per_trial
 from core.stats import FASTER, SAME, SLOWER
+from reports.ab import counted_one
 from tests.conftest import REPO
 
 FAKE = REPO / "tests" / "fixtures" / "fake_side.py"
@@ -48,6 +49,16 @@ def test_trials_only_one_side_has_are_left_out() -> None:
     assert found.ratio == pytest.approx(1.1)
     with pytest.raises(ValueError, match="no trial"):
         paired(np.array([1.0]), np.array([0]), np.array([1.0]), np.array([1]))
+
+
+def test_a_count_s_band_is_at_least_the_floor_in_instructions() -> None:
+    assert count_band(80_000) == pytest.approx(COUNT_FLOOR / 80_000)  # a short call: ~6%
+    assert count_band(50_000_000) == COUNT_MIN_EFFECT and count_band(50_000_000, 0.02) == 0.02
+    one = (np.array([80_000.0, 80_500.0]), np.array([0, 0]), 1)
+    short = counted_one(one, (np.array([79_000.0, 79_400.0]), np.array([0, 0]), 1), COUNT_MIN_EFFECT)
+    assert short["verdict"] == SAME  # 1,000 instructions: what a process's start alone moves
+    long = (np.array([8e6]), np.array([0]), 1)
+    assert counted_one(long, (np.array([8.1e6]), np.array([0]), 1), COUNT_MIN_EFFECT)["verdict"] == SLOWER
 
 
 def ab(tmp_path: Path, baseline: str, candidate: str, *args: str) -> subprocess.CompletedProcess[str]:

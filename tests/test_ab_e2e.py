@@ -68,3 +68,22 @@ def test_instructions_are_counted_and_repeat(tmp_path: Path) -> None:
         assert all(float(x).is_integer() for x in data) and sorted(set(trials)) == [0, 1]
         counts += [min(x for x, t in zip(data, trials, strict=True) if t == trial) for trial in (0, 1)]
     assert min(counts) > 10_000 and max(counts) / min(counts) < 1.005  # an MSE loss at batch 1: ~85,000, 0.02%
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed (apt-get install valgrind)")
+def test_counts_call_added_work_slower_and_leave_a_wrapped_side_s_other_cases_alone(tmp_path: Path) -> None:
+    # The candidate is a wrapper (another environment, another start: a short call's count moves by a few thousand
+    # instructions from that alone) whose SGD step runs 500 more turns of a loop: about 75,000 instructions (150 a
+    # turn, measured) on a step of about 650,000, +12%.
+    slow = f"env NETBENCH_SLOW_STEP_LOOPS=500 {SLOW} {sys.executable}"
+    done = ab(tmp_path / "n", slow, "--phases", "step,zero_grad,loss", "--optimizers", "sgd", "--metric",
+              "instructions", "--trials", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "n" / "compare.csv").read_text().splitlines()
+    column = lines[0].split(",").index("verdict")
+    found = {line.split(",")[0]: line.split(",")[column] for line in lines[1:]}
+    assert found == {
+        "cpu-b1-step-sgd-none": "slower",
+        "cpu-b1-zero_grad-sgd-none": "no significant difference",
+        "cpu-b1-loss-none-mse": "no significant difference",
+    }

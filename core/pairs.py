@@ -13,6 +13,8 @@ lets it, as core.stats' low quantile over a run), so a trial's ratio is not a ro
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from core.stats import CONFIDENCE, RESAMPLES, SEED, Comparison, holding, verdict
@@ -78,6 +80,7 @@ def paired(
     tail = (1 - CONFIDENCE) / 2
     low, high = (float(x) for x in np.quantile(boots, [tail, 1 - tail]))
     low, high = holding(low, high, ratio)
-    p = float(min(1.0, 2 * min(np.mean(boots <= 1), np.mean(boots >= 1))))
+    # One trial (a count's default) has no spread to test: its bootstrap is that one ratio again, whose p would be 0.
+    p = float(min(1.0, 2 * min(np.mean(boots <= 1), np.mean(boots >= 1)))) if len(logs) > 1 else math.nan
     base_time = float(np.median(b))
     return Comparison(base_time, base_time * ratio, ratio, low, high, p, verdict(low, high, min_effect))

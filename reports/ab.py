@@ -58,12 +58,16 @@ def side_line(label: str, side: dict[str, Any]) -> str:
     )
 
 
+def trials(about: dict[str, Any]) -> str:
+    return f"{about['trials']} trial{'' if about['trials'] == 1 else 's'}"
+
+
 def about_lines(about: dict[str, Any]) -> list[str]:
     how = "both sides at once, each on its own CPUs (duet)" if about["mode"] == ab.DUET else "one side after the other"
     wall = about.get("wall_seconds")
     took = f", {wall:.0f} s of trials" if wall else ""
     return [
-        f"A/B on one machine: {about['trials']} trials{took}, each case once on each side per trial, {how}, "
+        f"A/B on one machine: {trials(about)}{took}, each case once on each side per trial, {how}, "
         f"cases and sides in random order (seed {about['seed']}); metric: {about['metric']}",
         *(side_line(label, about["sides"][label]) for label in ab.SIDES),
     ]
@@ -80,7 +84,7 @@ def method(about: dict[str, Any], min_effect: float) -> tuple[str, ...]:
         else ""
     )
     return (
-        f"Both sides ran the same cases in the same {about['trials']} trials, on one machine: in each trial, each "
+        f"Both sides ran the same cases in the same {trials(about)}, on one machine: in each trial, each "
         "case once on each side, close together in time and on the same CPUs. A side's figure in a trial is "
         f"{what}; the trial's ratio is the candidate's figure over the baseline's, so what the machine did during "
         "that trial falls on both and cancels. *baseline* is the median of the baseline's per-trial figures, "

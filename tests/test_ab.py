@@ -16,6 +16,7 @@ from bench.ab import instructions
 from core.pairs import COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired, per_trial
 from core.stats import FASTER, SAME, SLOWER
 from reports.ab import counted_one
+from reports.compare.page import p_value
 from tests.conftest import REPO
 
 FAKE = REPO / "tests" / "fixtures" / "fake_side.py"
@@ -42,6 +43,12 @@ def test_pairing_cancels_what_the_machine_did_in_each_trial() -> None:
     ab = paired(base, base_trials, slower, slower_trials)
     assert ab.verdict == SLOWER and 1.04 < ab.ratio < 1.06
     assert paired(slower, slower_trials, base, base_trials).verdict == FASTER
+
+
+def test_one_trial_has_no_p_value_and_the_page_says_none() -> None:
+    found = paired(np.array([100.0, 101.0]), np.array([0, 0]), np.array([120.0]), np.array([0]), min_effect=0.005)
+    assert found.verdict == SLOWER and np.isnan(found.p) and p_value(found.p) == "-"
+    assert p_value(0.0001) == "<0.001" and p_value(0.25) == "0.250"
 
 
 def test_trials_only_one_side_has_are_left_out() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -38,6 +39,9 @@ def interval(ci_low: float, ci_high: float) -> str:
 
 
 def p_value(p: float) -> str:
+    """'-' where there is none (an A/B of one trial: a count's default)."""
+    if not math.isfinite(p):
+        return "-"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 
 from core import ab
 from core.files import read_json
-from core.pairs import AB_MIN_EFFECT, COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired, per_trial
-from core.stats import CONFIDENCE, FASTER, RESAMPLES, SAME, SLOWER
+from core.pairs import AB_MIN_EFFECT, COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired
+from core.stats import CONFIDENCE, FASTER, RESAMPLES, SAME, SLOWER, verdict
 from reports.compare.comparison import Comparison, gate_lines, incomplete_line
 from reports.compare.sources import load_sources, pick_baseline
 from reports.compare.speedup import Sample, compare, shared
@@ -42,8 +42,8 @@ def paired_one(base: Sample, mine: Sample, min_effect: float) -> dict[str, Any]:
 def counted_one(base: Sample, mine: Sample, min_effect: float) -> dict[str, Any]:
     """A count's case: as paired_one, with the band widened to core.pairs.COUNT_FLOOR instructions where that is
     more than `min_effect` (a short call's count moves that much from process to process)."""
-    figure = float(np.median(list(per_trial(base[0], base[1]).values())))
-    return paired_one(base, mine, count_band(figure, min_effect))
+    row = paired_one(base, mine, min_effect)
+    return {**row, "verdict": verdict(row["ci_low"], row["ci_high"], count_band(row["baseline_time"], min_effect))}
 
 
 def default_effect(about: dict[str, Any]) -> float:

@@ -94,5 +94,16 @@ def claim_output(out: Path | None, kind: str, plural: str, error: type[Exception
     if out is None:
         return claim(RESULTS_ROOT, f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", sep="-")
     if not claim_exact(out):
-        raise error(f"--out {out}: exists and is not an empty folder; {plural} never overwrite")
+        raise error(taken(out, plural))
     return out
+
+
+def taken(out: Path, plural: str) -> str:
+    return f"--out {out}: exists and is not an empty folder; {plural} never overwrite"
+
+
+def refuse_taken(out: Path | None, plural: str, error: type[Exception]) -> None:
+    """`error` before any work where `out` is already taken (a file, or a folder with something in it): a command
+    that measures for minutes says so at once, not at the end. claim_output still claims it at the end."""
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise error(taken(out, plural))

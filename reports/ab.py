@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 
 from core import ab
-from core.files import read_json
 from core.pairs import AB_MIN_EFFECT, COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired
 from core.stats import CONFIDENCE, FASTER, RESAMPLES, SAME, SLOWER, verdict
 from reports.compare.comparison import Comparison, gate_lines, incomplete_line
 from reports.compare.sources import load_sources, pick_baseline
 from reports.compare.speedup import Sample, compare, shared
-from reports.load import ReportError
+from reports.load import ReportError, read_json
 
 
 def load_about(folder: Path) -> dict[str, Any]:

@@ -114,6 +114,29 @@ def test_a_bad_side_is_one_line_and_nothing_written(tmp_path: Path, side: str, e
     assert not (tmp_path / "out").exists()
 
 
+def test_a_taken_out_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("an earlier result")
+    died = fake("--die-at", "step")  # would fail while timing, were it ever started
+    done = ab(tmp_path, died, died)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "never overwrite" in done.stderr and "trial" not in done.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
+
+
+def test_a_truncated_or_foreign_ab_json_is_one_line(tmp_path: Path) -> None:
+    assert ab(tmp_path, fake(), fake()).returncode == 0
+    out = tmp_path / "out"
+    text = (out / "ab.json").read_text()
+    for bad, expected in ((text[: len(text) // 2], "not valid JSON"), ("[1, 2]", "not an object")):
+        (out / "ab.json").write_text(bad)
+        page = (out / "compare.md").read_text()
+        argv = [sys.executable, "-m", "reports", "ab", str(out)]
+        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and expected in done.stderr
+        assert (out / "compare.md").read_text() == page
+
+
 def test_counts_without_valgrind_say_how_to_get_it_in_one_line(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "bench.ab", "--baseline", fake(), "--candidate", fake(), "--metric", "instructions"]
     env = {**os.environ, "PATH": str(tmp_path)}  # no valgrind on it

@@ -30,7 +30,7 @@ from bench.affinity import available, groups
 from bench.case import CASE_OPTIONS, add_case_options
 from core.ab import BASELINE, CANDIDATE, DUET, INSTRUCTIONS, INTERLEAVED, TIME
 from core.contract import Case
-from core.run import claim_output
+from core.run import claim_output, refuse_taken
 
 TRIALS = 15
 # A count repeats (the calls within a trial already show it, bench.ab.trials.COUNTED_CALLS), and under callgrind
@@ -93,8 +93,11 @@ def matrix(sides: Sequence[Side], given: dict[str, object]) -> Matrix:
     return found_matrix
 
 
+PLURAL = "A/B comparisons"
+
+
 def out_folder(out: Path | None) -> Path:
-    return claim_output(out, "ab", "A/B comparisons", SideError)
+    return claim_output(out, "ab", PLURAL, SideError)
 
 
 def schedule(args: argparse.Namespace, cases: list[Case]) -> Schedule:
@@ -131,6 +134,7 @@ def page_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def compare(args: argparse.Namespace) -> int:
+    refuse_taken(args.out, PLURAL, SideError)
     prefix = callgrind_prefix() if args.metric == INSTRUCTIONS else []
     env = environment() if prefix else {}
     sides = [Side(BASELINE, args.baseline, prefix, env), Side(CANDIDATE, args.candidate, prefix, env)]

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.ab import instructions
+from bench.ab.side import remove_pipes
 from core.pairs import COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired, per_trial
 from core.stats import FASTER, SAME, SLOWER
 from reports.ab import counted_one
@@ -155,6 +157,15 @@ def test_counts_cap_onednn_and_mkl_at_avx_unless_the_environment_caps_them(monke
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the user's own cap: inherited, not overridden
     env = instructions.environment()
     assert "ONEDNN_MAX_CPU_ISA" not in env and env["MKL_ENABLE_INSTRUCTIONS"] == "SSE4_2"
+
+
+def test_a_killed_valgrind_s_pipes_are_removed_and_no_other_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    names = [f"vgdb-pipe-{kind}-{pid}-by-root-on-box" for pid in (52, 520) for kind in ("to-vgdb-from", "shared-mem")]
+    for name in [*names, "mine-52-by-me"]:
+        (tmp_path / name).write_text("")
+    remove_pipes({52, None})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mine-52-by-me", *names[2:]])
 
 
 def test_a_worker_that_dies_names_its_side_and_case(tmp_path: Path) -> None:

@@ -60,6 +60,17 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def remove_pipes(pids: set[Any]) -> None:
+    """Valgrind's vgdb pipes of these processes (vgdb-pipe-*-<pid>-by-*, in TMPDIR as Valgrind places them):
+    Valgrind removes them when it exits, but not when it is killed (Ctrl-C, SIGTERM, a worker killed), and they
+    would stay in /tmp. Called once the processes are gone; an exited Valgrind has left none."""
+    for pid in pids:
+        if isinstance(pid, int):
+            for path in Path(tempfile.gettempdir()).glob(f"vgdb-pipe-*-{pid}-by-*"):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
 @dataclass
 class Side:
     """One side: its label (baseline, candidate), its command, and once started its worker and hello."""
@@ -148,6 +159,8 @@ class Side:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            if self.prefix:
+                remove_pipes({process.pid, self.hello.get("pid")})
             for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     with contextlib.suppress(OSError):

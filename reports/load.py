@@ -76,11 +76,15 @@ class Run:
 
     @property
     def skipped(self) -> list[dict[str, Any]]:
-        return self.netbench.get("skipped", [])
+        return self.notes("skipped")
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return self.netbench.get("failed", [])
+        return self.notes("failed")
+
+    def notes(self, key: str) -> list[dict[str, Any]]:
+        """netbench.skipped or .failed; null, which the record allows for any optional field, is none."""
+        return self.netbench.get(key) or []
 
 
 def result_file(path: Path) -> Path:

@@ -174,7 +174,7 @@ class Worker:
         collections see only what the calls made: instrumented, a full collection took 0.8 s, eight times a short
         call and its dump; one of the frozen process, 0.03 s. Without a collection before each call, the MSE loss at
         batch 1 of two processes sat 0.5% apart (in two values, about 83,000 and 83,400 instructions); with it,
-        0.06-0.08% (three A/As each)."""
+        0.06-0.08% in three A/As, up to 0.76% in CI (docs/ab.md; the band's floor, core.pairs.COUNT_FLOOR)."""
         if not self.callgrind:
             return {"error": "not running under callgrind"}
         case, _, plan, _, _ = self.cases[ident]

@@ -68,7 +68,7 @@ def test_instructions_are_counted_and_repeat(tmp_path: Path) -> None:
         data, trials = bench["stats"]["data"], bench["extra_info"]["passes"]
         assert all(float(x).is_integer() for x in data) and sorted(set(trials)) == [0, 1]
         counts += [min(x for x, t in zip(data, trials, strict=True) if t == trial) for trial in (0, 1)]
-    # An MSE loss at batch 1 is about 84,500 instructions. Its four counts (two trials, two processes) spread 0.06-0.35%
+    # An MSE loss at batch 1 is about 84,500 instructions. Its four counts (two trials, two processes) spread 0.05-0.35%
     # here and 0.76% once in CI (one process 600 above the other in both trials: memory layout), which is why a
     # count's band has a floor of 5,000 instructions (core.pairs.count_band). What must hold is that the band the
     # verdicts use covers the spread twice over.

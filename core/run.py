@@ -99,6 +99,7 @@ def claim_output(out: Path | None, kind: str, plural: str, error: type[Exception
 
 
 def taken(out: Path, plural: str) -> str:
+    """The one line that refuses `out`: named, with why."""
     return f"--out {out}: exists and is not an empty folder; {plural} never overwrite"
 
 

@@ -37,6 +37,7 @@ TRIALS = 15
 # the first trial is most of the wall time (every path of torch instrumented the first time it runs): one trial
 # unless --trials asks for more (measured: docs/ab.md, instruction counts).
 COUNT_TRIALS = 1
+PLURAL = "A/B comparisons"  # in the one line that refuses a taken --out
 
 
 def parser() -> argparse.ArgumentParser:
@@ -91,9 +92,6 @@ def matrix(sides: Sequence[Side], given: dict[str, object]) -> Matrix:
             elif case not in named[side.label]:
                 found_matrix.skipped[(side.label, case)] = "not in this side's matrix for these options"
     return found_matrix
-
-
-PLURAL = "A/B comparisons"
 
 
 def out_folder(out: Path | None) -> Path:

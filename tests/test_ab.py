@@ -116,6 +116,16 @@ def test_a_bad_side_is_one_line_and_nothing_written(tmp_path: Path, side: str, e
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["--metric", "cycles"], "invalid choice: 'cycles'"), (["--trials", "x"], "invalid int value: 'x'")],
+)
+def test_a_bad_option_is_one_line_not_the_usage(tmp_path: Path, args: list[str], expected: str) -> None:
+    argv = [sys.executable, "-m", "bench.ab", "--baseline", fake(), "--candidate", fake(), *args]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and expected in done.stderr
+
+
 def test_a_taken_out_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("an earlier result")

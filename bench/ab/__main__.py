@@ -28,6 +28,7 @@ from bench.ab.side import Side, SideError
 from bench.ab.trials import Matrix, Schedule, prepare, run
 from bench.affinity import available, groups
 from bench.case import CASE_OPTIONS, add_case_options
+from bench.options import OptionError, Parser, usage_error
 from core.ab import BASELINE, CANDIDATE, DUET, INSTRUCTIONS, INTERLEAVED, TIME
 from core.contract import Case
 from core.run import claim_output, refuse_taken
@@ -41,7 +42,7 @@ PLURAL = "A/B comparisons"  # in the one line that refuses a taken --out
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m bench.ab", description=__doc__.split("\n\n")[0])
     p.add_argument("--baseline", required=True, metavar="COMMAND", help="the Python (or wrapper) of the baseline")
     p.add_argument("--candidate", required=True, metavar="COMMAND", help="the Python (or wrapper) of the candidate")
     add_case_options(p.add_argument)
@@ -203,7 +204,10 @@ def interrupted(args: argparse.Namespace, sides: Sequence[Side], progress: Progr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except OptionError as err:  # one line, as every other bad input: the usage is one --help away
+        return usage_error(err)
     least = 1 if args.metric == INSTRUCTIONS else 2  # a time's interval needs trials to vary over; a count does not
     if args.trials is not None and args.trials < least:
         print(f"error: --trials {args.trials}: at least {least} with --metric {args.metric}", file=sys.stderr)

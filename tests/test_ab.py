@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bench.ab import instructions
-from bench.ab.side import remove_pipes
+from bench.ab.side import last_line, remove_pipes
 from core.pairs import COUNT_FLOOR, COUNT_MIN_EFFECT, count_band, paired, per_trial
 from core.stats import FASTER, SAME, SLOWER
 from reports.ab import counted_one
@@ -176,6 +176,14 @@ def test_a_killed_valgrind_s_pipes_are_removed_and_no_other_s(tmp_path: Path, mo
         (tmp_path / name).write_text("")
     remove_pipes({52, None})
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mine-52-by-me", *names[2:]])
+
+
+def test_a_dead_worker_s_reason_is_its_own_line_not_valgrind_s_or_its_progress() -> None:
+    traceback = "Traceback (most recent call last):\nRuntimeError: boom\n==77== Events    : Ir\n==77== I refs: 9\n"
+    assert last_line(traceback) == "RuntimeError: boom"
+    killed = "counted 3: 15 call(s) in 0.4 s\n==77== NOTE: further instances of this message will not be shown\n"
+    assert last_line(killed, signalled=True) == ""  # "killed by signal 9" says it
+    assert last_line("==77== Fatal error at startup: no memory\n") == "==77== Fatal error at startup: no memory"
 
 
 def test_a_worker_that_dies_names_its_side_and_case(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -55,9 +56,21 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def last_line(text: str) -> str:
+# What a dead worker's stderr says that is not its reason: Valgrind's own lines (`==<pid>== ...`: its notes, its
+# summary at exit) and the worker's progress (`counted <case>: ...`, bench/ab/worker.py). A worker killed under
+# callgrind had left "the worker killed by signal 9: ==12881== NOTE: further instances of this message will not
+# be shown".
+CHATTER = re.compile(r"==\d+==|counted \d+: ")
+
+
+def last_line(text: str, signalled: bool = False) -> str:
+    """The worker's last line of its own: a traceback's last line, a refusal. Where it wrote none, Valgrind's last
+    line (its own fatal error) unless a signal ended it, which says why by itself."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    own = [line for line in lines if not CHATTER.match(line)]
+    if own:
+        return own[-1]
+    return lines[-1] if lines and not signalled else ""
 
 
 def remove_pipes(pids: set[Any]) -> None:
@@ -115,7 +128,7 @@ class Side:
         assert self.process is not None and self.stderr is not None
         status = self.process.wait(timeout=30)
         self.stderr.seek(0)
-        tail = last_line(self.stderr.read()[-STDERR_TAIL:])
+        tail = last_line(self.stderr.read()[-STDERR_TAIL:], signalled=status < 0)
         how = f"killed by signal {-status}" if status < 0 else f"exited with status {status}"
         return f"{how}" + (f": {tail}" if tail else "")
 
